@@ -1,0 +1,5 @@
+import sys
+
+from voxgate.cli.main import main
+
+sys.exit(main())

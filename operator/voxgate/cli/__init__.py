@@ -1,0 +1,1 @@
+"""The `voxgate` command line: one module per command group, each exposing `register`."""
