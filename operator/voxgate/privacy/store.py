@@ -1,0 +1,221 @@
+"""The ledger in the API server: ConfigMap `voxgate-ledger-<dataset>` beside the dataset.
+
+Every change is read, apply a pure function from ledger.py, write back with `replace` carrying
+the resourceVersion that was read. The API server refuses a replace whose resourceVersion is
+stale (409 Conflict), so two writers can never both succeed on the same version: the loser
+re-reads and re-applies the function to the new state, which is what makes concurrent
+reservations unable to overspend. A missing ConfigMap is created; if another writer created it
+first (409 AlreadyExists) the loop re-reads it the same way.
+
+The ConfigMap has no owner reference on purpose: privacy loss outlives the TrainingJob and even
+the SpeechDataset object (a dataset re-published under the same name is the same people's data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import re
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from voxgate.privacy import ledger_json
+from voxgate.privacy.ledger import (
+    DEFAULT_MAX_SETTLED,
+    Budget,
+    Ledger,
+    LedgerEntry,
+    LedgerError,
+    charge,
+    compact,
+    finish,
+    new_ledger,
+    release,
+    reserve,
+    settle,
+)
+from voxgate.privacy.ledger_json import LedgerFormatError
+
+LEDGER_KEY = "ledger.json"
+NAME_PREFIX = "voxgate-ledger-"
+MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
+MANAGED_BY = "voxgate"
+DATASET_LABEL = "voxgate.io/dataset"
+DATASET_ANNOTATION = "voxgate.io/dataset"
+HTTP_NOT_FOUND = 404
+HTTP_CONFLICT = 409
+MAX_NAME_LENGTH = 253
+MAX_LABEL_LENGTH = 63
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+
+
+class LedgerContention(LedgerError):
+    """Too many concurrent writers: the compare-and-swap lost every attempt."""
+
+
+def configmap_name(dataset: str) -> str:
+    name = NAME_PREFIX + dataset
+    if len(name) > MAX_NAME_LENGTH:
+        raise LedgerError(f"dataset name {dataset[:40]}... is too long for a ledger ConfigMap name")
+    return name
+
+
+def dataset_label_value(dataset: str) -> str:
+    """The dataset name if it is a valid label value, else a stable shortened form of it."""
+    if len(dataset) <= MAX_LABEL_LENGTH and _LABEL_VALUE.match(dataset):
+        return dataset
+    digest = hashlib.sha256(dataset.encode()).hexdigest()[:10]
+    return f"{dataset[:52].rstrip('-_.')}-{digest}"
+
+
+@dataclass
+class LedgerStore:
+    """Reads and writes ledgers through a kubernetes CoreV1Api (sync client)."""
+
+    api: Any
+    max_attempts: int = 200
+    max_settled: int = DEFAULT_MAX_SETTLED
+    max_backoff_seconds: float = 0.5
+    # Lost compare-and-swaps so far, for metrics and the benchmark.
+    conflicts: int = 0
+    _locks: dict[tuple[str, str], threading.Lock] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+    _guard: threading.Lock = field(
+        default_factory=threading.Lock, init=False, repr=False, compare=False
+    )
+
+    @classmethod
+    def from_api_client(cls, api_client: client.ApiClient) -> LedgerStore:
+        return cls(client.CoreV1Api(api_client))
+
+    def _read(self, namespace: str, dataset: str) -> tuple[Ledger | None, Any]:
+        name = configmap_name(dataset)
+        try:
+            configmap = self.api.read_namespaced_config_map(name, namespace)
+        except ApiException as error:
+            if error.status == HTTP_NOT_FOUND:
+                return None, None
+            raise
+        labels = configmap.metadata.labels or {}
+        if labels.get(MANAGED_BY_LABEL) != MANAGED_BY:
+            raise LedgerFormatError(f"ConfigMap {namespace}/{name} is not managed by voxgate")
+        text = (configmap.data or {}).get(LEDGER_KEY)
+        if text is None:
+            raise LedgerFormatError(f"ConfigMap {namespace}/{name} has no {LEDGER_KEY}")
+        ledger = ledger_json.loads(text)
+        if (ledger.dataset_namespace, ledger.dataset_name) != (namespace, dataset):
+            raise LedgerFormatError(
+                f"ConfigMap {namespace}/{name} holds the ledger of another dataset"
+            )
+        return ledger, configmap
+
+    def read(self, namespace: str, dataset: str) -> Ledger | None:
+        return self._read(namespace, dataset)[0]
+
+    def _create(self, ledger: Ledger) -> None:
+        metadata = client.V1ObjectMeta(
+            name=configmap_name(ledger.dataset_name),
+            namespace=ledger.dataset_namespace,
+            labels={
+                MANAGED_BY_LABEL: MANAGED_BY,
+                DATASET_LABEL: dataset_label_value(ledger.dataset_name),
+            },
+            annotations={DATASET_ANNOTATION: ledger.dataset_name},
+        )
+        body = client.V1ConfigMap(metadata=metadata, data={LEDGER_KEY: ledger_json.dumps(ledger)})
+        self.api.create_namespaced_config_map(ledger.dataset_namespace, body)
+
+    def _replace(self, configmap: Any, ledger: Ledger) -> None:
+        # `configmap` is the object as read, resourceVersion included: the compare in the swap.
+        configmap.data = {**(configmap.data or {}), LEDGER_KEY: ledger_json.dumps(ledger)}
+        self.api.replace_namespaced_config_map(
+            configmap.metadata.name, configmap.metadata.namespace, configmap
+        )
+
+    def _dataset_lock(self, namespace: str, dataset: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault((namespace, dataset), threading.Lock())
+
+    def _count_conflict(self) -> None:
+        with self._guard:
+            self.conflicts += 1
+
+    def update(
+        self,
+        namespace: str,
+        dataset: str,
+        change: Callable[[Ledger], Ledger],
+        budget: Budget | None = None,
+    ) -> Ledger:
+        """Apply `change` atomically; `budget` is needed only to create a missing ledger.
+
+        Errors from `change` (BudgetExceeded, InvalidTransition, ...) end the loop at once and
+        nothing is written.
+        """
+        # Threads sharing this store (the operator's handlers) queue here instead of wasting
+        # compare-and-swaps on each other; the resourceVersion check still guards against
+        # every other writer (another replica during a leader hand-over, the key broker).
+        with self._dataset_lock(namespace, dataset):
+            return self._update_with_retries(namespace, dataset, change, budget)
+
+    def _update_with_retries(
+        self,
+        namespace: str,
+        dataset: str,
+        change: Callable[[Ledger], Ledger],
+        budget: Budget | None,
+    ) -> Ledger:
+        for attempt in range(self.max_attempts):
+            started = time.monotonic()
+            current, configmap = self._read(namespace, dataset)
+            if current is None:
+                if budget is None:
+                    raise LedgerError(f"dataset {namespace}/{dataset} has no ledger yet")
+                base = new_ledger(namespace, dataset, budget)
+            else:
+                base = current
+            updated = compact(change(base), self.max_settled)
+            if current is not None and updated == current:
+                return current
+            try:
+                if current is None:
+                    self._create(updated)
+                else:
+                    self._replace(configmap, updated)
+            except ApiException as error:
+                if error.status != HTTP_CONFLICT:
+                    raise
+                self._count_conflict()
+                # Full jitter over a window that doubles per loss, in units of what one attempt
+                # takes here: losers spread out over about as many cycles as there are writers.
+                cycle = time.monotonic() - started
+                ceiling = min(self.max_backoff_seconds, cycle * 2 ** min(attempt, 10))
+                time.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not secrecy
+                continue
+            return updated
+        raise LedgerContention(
+            f"ledger of {namespace}/{dataset}: gave up after {self.max_attempts} conflicting writes"
+        )
+
+    def reserve(self, namespace: str, dataset: str, entry: LedgerEntry, budget: Budget) -> Ledger:
+        return self.update(namespace, dataset, lambda led: reserve(led, entry, budget), budget)
+
+    def charge(self, namespace: str, dataset: str, uid: str, at: datetime) -> Ledger:
+        return self.update(namespace, dataset, lambda led: charge(led, uid, at))
+
+    def settle(self, namespace: str, dataset: str, uid: str, at: datetime) -> Ledger:
+        return self.update(namespace, dataset, lambda led: settle(led, uid, at))
+
+    def release(self, namespace: str, dataset: str, uid: str, at: datetime) -> Ledger:
+        return self.update(namespace, dataset, lambda led: release(led, uid, at))
+
+    def finish(self, namespace: str, dataset: str, uid: str, at: datetime) -> Ledger:
+        return self.update(namespace, dataset, lambda led: finish(led, uid, at))

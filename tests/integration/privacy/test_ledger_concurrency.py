@@ -1,0 +1,149 @@
+"""The ledger ConfigMap under concurrent writers, against a real kube-apiserver and etcd."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from contextlib import closing
+from datetime import UTC, datetime
+
+import pytest
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from voxgate.devcluster import ControlPlane
+from voxgate.privacy.accountant import composed_epsilon
+from voxgate.privacy.ledger import (
+    Budget,
+    BudgetExceeded,
+    EntryState,
+    InvalidTransition,
+    LedgerEntry,
+    new_entry,
+    summary,
+)
+from voxgate.privacy.ledger_json import LedgerFormatError
+from voxgate.privacy.params import DPSGDParams
+from voxgate.privacy.store import LEDGER_KEY, LedgerStore, configmap_name
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+DELTA = 1e-5
+DATASET = "callcentre-2024"
+THREADS = 50
+FITS = 7
+RUN = DPSGDParams(1.1, 0.004, 1000, DELTA)
+
+
+def entry(index: int, params: DPSGDParams = RUN) -> LedgerEntry:
+    return new_entry(
+        f"uid-{index:02d}",
+        job_namespace="team-a",
+        job_name=f"train-{index:02d}",
+        grant="asr-2026",
+        params=params,
+        at=T0,
+    )
+
+
+def test_concurrent_reservations_admit_exactly_what_fits(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    total = composed_epsilon([RUN] * FITS, DELTA)
+    assert composed_epsilon([RUN] * (FITS + 1), DELTA) > total  # one more would not fit
+    limits = Budget(total, DELTA, {"asr-2026": 100.0})
+    start = threading.Barrier(THREADS)
+    outcomes: dict[str, str] = {}
+
+    def reserve(index: int) -> None:
+        job = entry(index)
+        with closing(control_plane.api_client()) as api_client:
+            store = LedgerStore.from_api_client(api_client)
+            start.wait()  # all 50 race, starting with the creation of the ConfigMap
+            try:
+                store.reserve(namespace, DATASET, job, limits)
+                outcomes[job.uid] = "reserved"
+            except BudgetExceeded:
+                outcomes[job.uid] = "exceeded"
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                outcomes[job.uid] = f"{type(error).__name__}: {error}"
+
+    threads = [threading.Thread(target=reserve, args=(i,)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not any(thread.is_alive() for thread in threads)
+
+    assert Counter(outcomes.values()) == {"reserved": FITS, "exceeded": THREADS - FITS}
+    api_client = control_plane.api_client()
+    ledger = LedgerStore.from_api_client(api_client).read(namespace, DATASET)
+    assert ledger is not None
+    assert len(ledger.entries) == FITS
+    assert {e.uid for e in ledger.entries} == {u for u, o in outcomes.items() if o == "reserved"}
+    assert all(e.state == EntryState.RESERVED for e in ledger.entries)
+    totals = summary(ledger)
+    assert totals["epsilonSpent"] + totals["epsilonReserved"] <= total
+    assert totals["epsilonRemaining"] == 0.0
+
+    configmap = client.CoreV1Api(api_client).read_namespaced_config_map(
+        configmap_name(DATASET), namespace
+    )
+    assert configmap.metadata is not None and configmap.data is not None
+    assert configmap.metadata.labels == {
+        "app.kubernetes.io/managed-by": "voxgate",
+        "voxgate.io/dataset": DATASET,
+    }
+    assert configmap.metadata.owner_references is None  # outlives jobs and the dataset object
+    assert set(configmap.data) == {LEDGER_KEY}
+
+
+def test_lifecycle_through_the_store(control_plane: ControlPlane, namespace: str) -> None:
+    api_client = control_plane.api_client()
+    store = LedgerStore.from_api_client(api_client)
+    limits = Budget(10.0, DELTA, {"asr-2026": 10.0})
+    first, second = entry(1), entry(2)
+    store.reserve(namespace, DATASET, first, limits)
+    store.reserve(namespace, DATASET, second, limits)
+    configmap = client.CoreV1Api(api_client).read_namespaced_config_map(
+        configmap_name(DATASET), namespace
+    )
+    assert configmap.metadata is not None
+    version = configmap.metadata.resource_version
+    # At-least-once handlers: repeating a reservation writes nothing.
+    store.reserve(namespace, DATASET, first, limits)
+    again = client.CoreV1Api(api_client).read_namespaced_config_map(
+        configmap_name(DATASET), namespace
+    )
+    assert again.metadata is not None and again.metadata.resource_version == version
+
+    store.charge(namespace, DATASET, "uid-01", T0)
+    store.finish(namespace, DATASET, "uid-01", T0)
+    store.release(namespace, DATASET, "uid-02", T0)
+    with pytest.raises(InvalidTransition, match="permanent"):
+        store.release(namespace, DATASET, "uid-01", T0)
+    ledger = store.read(namespace, DATASET)
+    assert ledger is not None
+    assert [e.state for e in ledger.entries] == [EntryState.SETTLED, EntryState.RELEASED]
+
+
+def test_a_foreign_configmap_is_not_taken_for_a_ledger(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    api_client = control_plane.api_client()
+    core = client.CoreV1Api(api_client)
+    core.create_namespaced_config_map(
+        namespace,
+        client.V1ConfigMap(
+            metadata=client.V1ObjectMeta(name=configmap_name("forged")),
+            data={LEDGER_KEY: "{}"},
+        ),
+    )
+    store = LedgerStore(core)
+    with pytest.raises(LedgerFormatError, match="not managed by voxgate"):
+        store.reserve(namespace, "forged", entry(3), Budget(99.0, DELTA, {"asr-2026": 99.0}))
+    with pytest.raises(ApiException) as error:
+        core.read_namespaced_config_map(configmap_name("absent"), namespace)
+    assert error.value.status == 404
+    assert store.read(namespace, "absent") is None
