@@ -1,0 +1,1 @@
+"""Key-encryption keys (KEKs): versioned, behind the `KekProvider` protocol (docs/keys.md)."""
