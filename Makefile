@@ -30,10 +30,17 @@ tools: ## build the pinned Go tools into bin/ (cached; rebuilt only when a pin c
 
 .PHONY: lint
 lint: venv ## ruff, mypy --strict and the import-layer contracts
-	$(BIN)/ruff check operator tests bench hack
-	$(BIN)/ruff format --check operator tests bench hack
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
+
+.PHONY: policy-check
+policy-check: tools ## opa fmt, opa check --strict, opa test with >= 90% coverage, regal lint
+	bin/opa fmt --diff --fail policies/
+	bin/opa check --strict policies/
+	hack/policy-coverage.sh 90
+	bin/regal lint policies/
 
 .PHONY: test-unit
 test-unit: venv ## unit tests: pure functions, no processes
@@ -44,7 +51,7 @@ test-integration: venv tools ## integration tests against a real kube-apiserver,
 	$(BIN)/pytest -m integration $(PYTEST_ARGS)
 
 .PHONY: test
-test: lint test-unit test-integration ## everything CI runs
+test: lint policy-check test-unit test-integration ## everything CI runs
 
 .PHONY: demo
 demo: venv tools ## start a local control plane and tell the story of examples/

@@ -4,6 +4,7 @@ Used by `voxgate dev up` and by the integration-test fixtures, the way controlle
 starts real API servers for tests: real processes on loopback, no Docker, no cluster.
 """
 
+from voxgate.devcluster import pki
 from voxgate.devcluster.binaries import BinaryNotFound, resolve_binary
 from voxgate.devcluster.controlplane import ControlPlane, ControlPlaneError, UserCredentials
 
@@ -12,5 +13,6 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneError",
     "UserCredentials",
+    "pki",
     "resolve_binary",
 ]

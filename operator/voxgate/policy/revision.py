@@ -1,17 +1,19 @@
 """The policy revision: a content hash of everything OPA loads from a policy bundle directory.
 
 It travels with every decision (TrainingJob status, audit records), so a decision can later be
-tied to the exact policies and data that produced it. Tests (`*_test.rego`) are left out: they
-never change a decision.
+tied to the exact policies and data that produced it. In bundle mode OPA loads `.rego` files and
+data only from files named data.json or data.yaml; tests (`*_test.rego`) and test helpers
+(`testing/`) are left out of the bundle: they never change a decision.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 from pathlib import Path
 
-BUNDLE_SUFFIXES = (".rego", ".json", ".yaml", ".yml")
-BUNDLE_EXCLUDES = ("*_test.rego",)
+DATA_FILES = ("data.json", "data.yaml", "data.yml")
+BUNDLE_EXCLUDES = ("*_test.rego", "testing")
 
 
 def bundle_files(directory: Path) -> list[Path]:
@@ -19,8 +21,12 @@ def bundle_files(directory: Path) -> list[Path]:
         path
         for path in directory.rglob("*")
         if path.is_file()
-        and path.suffix in BUNDLE_SUFFIXES
-        and not any(path.match(pattern) for pattern in BUNDLE_EXCLUDES)
+        and (path.suffix == ".rego" or path.name in DATA_FILES)
+        and not any(
+            fnmatch.fnmatch(part, pattern)
+            for part in path.relative_to(directory).parts
+            for pattern in BUNDLE_EXCLUDES
+        )
         and not any(part.startswith(".") for part in path.relative_to(directory).parts)
     )
 

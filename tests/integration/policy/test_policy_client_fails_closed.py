@@ -23,9 +23,9 @@ obligations := {
 
 decision := {"allow": true, "denials": [], "obligations": obligations} if input.ok == true
 
-decision := {"allow": false, "denials": [{"code": "NotOk", "message": "set ok"}], "obligations": obligations} if {
-    input.ok == false
-}
+denied := [{"code": "NotOk", "message": "set ok"}]
+
+decision := {"allow": false, "denials": denied, "obligations": obligations} if input.ok == false
 """
 
 # About ten million iterations: seconds of work for OPA, far past the client's deadline.

@@ -122,6 +122,9 @@ def test_revision_tracks_policies_and_data_but_not_tests(tmp_path: Path) -> None
     first = policy_revision(tmp_path)
     assert first.startswith("sha256:") and len(first) == 7 + 64
     (tmp_path / "a" / "policy_test.rego").write_text("package a_test\n")
+    (tmp_path / "testing").mkdir()
+    (tmp_path / "testing" / "patch.rego").write_text("package testing\n")
+    (tmp_path / "a" / "input.json").write_text("{}")
     (tmp_path / ".regal").mkdir()
     (tmp_path / ".regal" / "config.yaml").write_text("rules: {}\n")
     assert policy_revision(tmp_path) == first
