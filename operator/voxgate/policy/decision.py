@@ -8,6 +8,7 @@ malformed decision, which the client turns into a PolicyUnavailable denial.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -39,7 +40,7 @@ class Obligations:
     """What the policy demands of an admitted workload; the operator applies these as given."""
 
     require_dp: bool = True
-    max_epsilon: float = 0.0
+    max_epsilon: float | None = 0.0  # None: only the budgets limit the job
     credential_ttl_seconds: int = FAIL_CLOSED_TTL_SECONDS
     egress: Egress = field(default_factory=lambda: Egress("deny"))
     memory_only_data: bool = True
@@ -66,6 +67,9 @@ class Decision:
     obligations: Obligations
     policy_revision: str
     decision_id: str
+    # The policy's obligations exactly as it returned them, including keys the operator does not
+    # interpret (tier, chargeGrant, ...), so status and audit show what the policy said.
+    obligations_document: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -76,7 +80,7 @@ class Decision:
         return {
             "allowed": self.allowed,
             "denials": [{"code": d.code, "message": d.message} for d in self.denials],
-            "obligations": self.obligations.as_dict(),
+            "obligations": dict(self.obligations_document) or self.obligations.as_dict(),
             "policyRevision": self.policy_revision,
             "decisionId": self.decision_id,
         }
@@ -106,12 +110,14 @@ def parse_decision(document: object, *, policy_revision: str, decision_id: str) 
         raise MalformedDecision("decision.allow is true but denials are present")
     if not allow and not denials:
         raise MalformedDecision("decision.allow is false but no denial says why")
+    obligations = document.get("obligations")
     return Decision(
         allowed=allow,
         denials=denials,
-        obligations=_obligations(document.get("obligations")),
+        obligations=_obligations(obligations) if allow else _obligations_or_strictest(obligations),
         policy_revision=policy_revision,
         decision_id=decision_id,
+        obligations_document=dict(obligations) if isinstance(obligations, dict) else {},
     )
 
 
@@ -133,26 +139,35 @@ def _denial(value: object, index: int) -> Denial:
     return Denial(code, message)
 
 
+def _obligations_or_strictest(value: object) -> Obligations:
+    # A denied job gets no workload, so its obligations only inform; an incomplete set (the
+    # policy's answer when its own data is broken) must not hide the denial behind a parse error.
+    try:
+        return _obligations(value)
+    except MalformedDecision:
+        return Obligations()
+
+
 def _obligations(value: object) -> Obligations:
     if not isinstance(value, dict):
         raise MalformedDecision("decision.obligations must be an object")
     require_dp = _typed(value, "requireDP", bool)
     memory_only = _typed(value, "memoryOnlyData", bool)
     max_epsilon = value.get("maxEpsilon")
-    if (
+    if max_epsilon is not None and (
         isinstance(max_epsilon, bool)
         or not isinstance(max_epsilon, int | float)
         or not math.isfinite(max_epsilon)
         or max_epsilon < 0
     ):
-        raise MalformedDecision("decision.obligations.maxEpsilon must be a number >= 0")
+        raise MalformedDecision("decision.obligations.maxEpsilon must be a number >= 0 or null")
     ttl = _typed(value, "credentialTTLSeconds", int)
     workers = _typed(value, "maxWorkers", int)
     if ttl <= 0 or workers <= 0:
         raise MalformedDecision("decision.obligations TTL and maxWorkers must be positive")
     return Obligations(
         require_dp=require_dp,
-        max_epsilon=float(max_epsilon),
+        max_epsilon=None if max_epsilon is None else float(max_epsilon),
         credential_ttl_seconds=ttl,
         egress=_egress(value.get("egress")),
         memory_only_data=memory_only,

@@ -53,8 +53,12 @@ def test_allow_list_egress_keeps_its_endpoints() -> None:
     assert _parse(document).obligations.egress.endpoints == ("hub.example.org:443",)
 
 
+ALLOWED: dict[str, Any] = {"allow": True, "denials": [], "obligations": OBLIGATIONS}
+
+
 def _mutated(path: tuple[str | int, ...], value: object) -> dict[str, Any]:
-    document = copy.deepcopy(DENIED)
+    # Obligations are checked strictly only when the job is admitted: mutate an allowed decision.
+    document = copy.deepcopy(ALLOWED if path[0] == "obligations" else DENIED)
     target: Any = document
     for key in path[:-1]:
         target = target[key]
@@ -71,6 +75,7 @@ MALFORMED = [
     ("allow missing", ("allow",), _DELETE, "allow must be a boolean"),
     ("allow a string", ("allow",), "false", "allow must be a boolean"),
     ("allow true with denials", ("allow",), True, "allow is true but denials"),
+    ("allow true without obligations", ("obligations",), None, "obligations must be an object"),
     ("denials not a list", ("denials",), {"code": "X"}, "denials must be a list"),
     ("denial without code", ("denials", 0, "code"), _DELETE, "code must be a CamelCase"),
     ("lower-case code", ("denials", 0, "code"), "dpRequired", "code must be a CamelCase"),
@@ -93,6 +98,19 @@ def test_malformed_decisions_are_rejected(
 ) -> None:
     with pytest.raises(MalformedDecision, match=match):
         _parse(_mutated(path, value))
+
+
+def test_denied_decision_with_incomplete_obligations_keeps_its_denials() -> None:
+    decision = _parse(
+        {"allow": False, "denials": DENIED["denials"], "obligations": {"chargeGrant": None}}
+    )
+    assert decision.codes == ("DPRequired", "RegistryNotApproved")
+    assert decision.obligations.egress.mode == "deny" and decision.obligations.max_epsilon == 0.0
+
+
+def test_null_max_epsilon_means_no_per_job_cap() -> None:
+    document = _mutated(("obligations", "maxEpsilon"), None)
+    assert _parse(document).obligations.max_epsilon is None
 
 
 def test_allow_false_without_a_reason_is_malformed() -> None:
