@@ -1,0 +1,192 @@
+"""`voxgate audit`: verify a trail file (optionally against its anchor) and show its records.
+
+Exit codes of `verify`: 0 intact, 1 broken (the first broken record is named in one line),
+2 usage errors (no such file, bad arguments, the anchor cannot be read).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.config.config_exception import ConfigException
+
+from voxgate.audit.anchor import DEFAULT_ANCHOR_NAME, AnchorStore, StoredAnchor
+from voxgate.audit.errors import AuditError
+from voxgate.audit.record import AuditRecord
+from voxgate.audit.verify import ChainWalk, verify_file
+from voxgate.cli.errors import UsageError
+
+DETAILS_WIDTH = 60
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("audit", help="verify and read audit trails")
+    commands = parser.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
+
+    verify = commands.add_parser(
+        "verify",
+        help="check every digest, prev link and seq of a trail file",
+        description="Exit 0 if the chain is intact, 1 if it is broken (the first broken record "
+        "is named), 2 on usage errors. With --anchor-configmap the anchored record must be in "
+        "the file too, which detects records cut off its end.",
+    )
+    verify.add_argument("file", metavar="FILE", help="the audit trail (JSON lines)")
+    verify.add_argument(
+        "--anchor-configmap",
+        metavar="NAMESPACE/NAME",
+        help=f"the anchor ConfigMap (the operator's is NAMESPACE/{DEFAULT_ANCHOR_NAME})",
+    )
+    verify.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube)")
+    verify.set_defaults(handler=handle_verify)
+
+    show = commands.add_parser(
+        "show",
+        help="print a trail's records as a table",
+        description="Records are verified as they are read; a broken chain stops the table "
+        "at the break (exit 1).",
+    )
+    show.add_argument("file", metavar="FILE", help="the audit trail (JSON lines)")
+    show.add_argument("--subject", metavar="NAMESPACE/NAME", help="only records about this object")
+    show.add_argument(
+        "--event",
+        action="append",
+        default=[],
+        metavar="EVENT",
+        help="only these events (repeatable); 'ledger.*' or 'ledger' selects a family",
+    )
+    show.set_defaults(handler=handle_show)
+
+
+def handle_verify(args: argparse.Namespace) -> int:
+    path = _trail_file(args.file)
+    if args.kubeconfig and not args.anchor_configmap:
+        raise UsageError("--kubeconfig is only used with --anchor-configmap")
+    anchor: StoredAnchor | None = None
+    if args.anchor_configmap:
+        namespace, name = _namespaced(args.anchor_configmap, "--anchor-configmap")
+        anchor = _read_anchor(namespace, name, args.kubeconfig)
+    try:
+        result = verify_file(path, anchor.head if anchor else None)
+    except AuditError as error:
+        raise UsageError(str(error)) from None
+    if result.problem is not None:
+        print(f"{path}: BROKEN at {result.problem}")
+        return 1
+    print(
+        f"{path}: intact, {result.records} records, head seq {result.head.seq} {result.head.digest}"
+    )
+    if anchor is not None:
+        print(f"anchor {args.anchor_configmap}: seq {anchor.seq} ({anchor.time}) is in the file")
+    return 0
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    path = _trail_file(args.file)
+    subject = _namespaced(args.subject, "--subject") if args.subject else None
+    rows: list[tuple[str, ...]] = [("SEQ", "TIME", "EVENT", "ACTOR", "SUBJECT", "DETAILS")]
+    try:
+        with path.open("rb") as lines:
+            walk = ChainWalk(lines)
+            rows += [_row(record) for _, record in walk if _selected(record, subject, args.event)]
+    except OSError as error:
+        raise UsageError(f"cannot read audit trail {path}: {error.strerror}") from None
+    _print_table(rows)
+    if walk.problem is not None:
+        print(
+            f"voxgate: {path} is BROKEN at {walk.problem}; later records are not shown",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def _selected(record: AuditRecord, subject: tuple[str, str] | None, events: list[str]) -> bool:
+    if subject is not None and (record.subject.namespace, record.subject.name) != subject:
+        return False
+    if not events:
+        return True
+    return any(
+        record.event == event or record.event.startswith(event.removesuffix("*").rstrip(".") + ".")
+        for event in events
+    )
+
+
+def _row(record: AuditRecord) -> tuple[str, ...]:
+    subject = record.subject
+    where = f"{subject.namespace}/{subject.name}" if subject.namespace else subject.name
+    return (
+        str(record.seq),
+        record.time[:19] + "Z",
+        record.event,
+        record.actor,
+        f"{subject.kind} {where}",
+        _details_text(record.details),
+    )
+
+
+def _details_text(details: Mapping[str, Any]) -> str:
+    parts = []
+    for key, value in sorted(details.items()):
+        text = value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+        parts.append(f"{key}={text}")
+    joined = " ".join(parts)
+    return joined if len(joined) <= DETAILS_WIDTH else joined[: DETAILS_WIDTH - 3] + "..."
+
+
+def _print_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[-1]]).rstrip())
+
+
+def _trail_file(text: str) -> Path:
+    path = Path(text)
+    if not path.is_file():
+        raise UsageError(f"no audit trail file {path}")
+    return path
+
+
+def _namespaced(text: str, option: str) -> tuple[str, str]:
+    namespace, _, name = text.partition("/")
+    if not namespace or not name or "/" in name:
+        raise UsageError(f"{option} must be NAMESPACE/NAME, not {text!r}")
+    return namespace, name
+
+
+def _read_anchor(namespace: str, name: str, kubeconfig: str | None) -> StoredAnchor:
+    api = _api_client(kubeconfig)
+    try:
+        anchor = AnchorStore(api, namespace, name).read()
+    except AuditError as error:
+        raise UsageError(str(error)) from None
+    finally:
+        api.close()
+    if anchor is None:
+        raise UsageError(f"no anchor ConfigMap {namespace}/{name} (nothing anchored yet?)")
+    return anchor
+
+
+def _api_client(kubeconfig: str | None) -> client.ApiClient:
+    try:
+        api: client.ApiClient = config.new_client_from_config(
+            config_file=kubeconfig, persist_config=False
+        )
+        return api
+    except (ConfigException, OSError) as error:
+        if kubeconfig is None:
+            try:
+                config.load_incluster_config()
+            except ConfigException:
+                raise UsageError(
+                    "no kubeconfig found: pass --kubeconfig or set KUBECONFIG"
+                ) from None
+            return client.ApiClient()
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
+        raise UsageError(f"cannot load kubeconfig {kubeconfig}: {first_line}") from None
