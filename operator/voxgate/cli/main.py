@@ -12,10 +12,10 @@ import sys
 from collections.abc import Sequence
 
 from voxgate import __version__
-from voxgate.cli import check, dev, dp, keys, seal, unseal
+from voxgate.cli import audit, check, dev, dp, keys, operator, seal, unseal
 from voxgate.cli.errors import UsageError
 
-COMMAND_GROUPS = (check, dev, seal, unseal, keys, dp)
+COMMAND_GROUPS = (check, dev, operator, seal, unseal, keys, dp, audit)
 
 
 def build_parser() -> argparse.ArgumentParser:

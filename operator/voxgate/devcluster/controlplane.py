@@ -73,6 +73,8 @@ class ControlPlane:
     etcd_url: str = ""
     startup_seconds: float = 0.0
     components: list[Component] = field(default_factory=list)
+    # Other processes of a test run (the operator, OPA) whose logs a failing test should show.
+    extra_logs: list[Component] = field(default_factory=list)
 
     @property
     def pki_dir(self) -> Path:
@@ -198,7 +200,7 @@ class ControlPlane:
         return client
 
     def logs(self, lines: int = 40) -> dict[str, str]:
-        return {c.name: c.log_tail(lines) for c in self.components}
+        return {c.name: c.log_tail(lines) for c in [*self.components, *self.extra_logs]}
 
     # -- internals -------------------------------------------------------------------------
 

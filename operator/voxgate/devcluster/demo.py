@@ -1,19 +1,26 @@
 """`voxgate dev demo`: the story of examples/ told against a fresh local control plane.
 
-For now the story stops at the API server: which objects it accepts and which it rejects (and
-why). The operator, the policy engine and the chart join the story as they are built.
+1. the API server accepts the valid examples and rejects the invalid ones, naming the field;
+2. OPA starts with policies/, the voxgate operator starts, and every TrainingJob gets its
+   decision: admitted jobs get their locked-down workload, denied ones every reason.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 from voxgate.devcluster.binaries import REPO_ROOT
-from voxgate.devcluster.controlplane import ControlPlane
+from voxgate.devcluster.controlplane import ControlPlane, ControlPlaneError
+from voxgate.devcluster.opa import OpaServer
+from voxgate.devcluster.processes import Component, free_port, http_ok
 
 EXAMPLES_DIR = REPO_ROOT / "examples"
 CRD_DIR = REPO_ROOT / "crds"
@@ -126,10 +133,82 @@ def run(state_dir: Path, *, keep: bool) -> int:
         print(render_table(outcomes, REPO_ROOT))
         accepted = sum(o.accepted for o in outcomes)
         print(f"\n{accepted} accepted, {len(outcomes) - accepted} rejected by the API server")
-        print("\n" + plane.kubectl("get", "voxgate", "-A").stdout.rstrip())
+        print("\n" + plane.kubectl("get", "speechdatasets,datagrants", "-A").stdout.rstrip())
+        say("\nstarting OPA with policies/ and the voxgate operator ...\n")
+        opa = OpaServer(REPO_ROOT / "policies", state_dir / "opa", supervised=not keep)
+        opa.start()
+        operator = start_operator(plane, opa, state_dir, supervised=not keep)
+        try:
+            jobs = wait_for_decisions(plane)
+            print("\n" + render_decisions(jobs))
+        finally:
+            if not keep:
+                operator.stop()
+                opa.stop()
         if keep:
             say(f"\nleft running; export KUBECONFIG={plane.kubeconfig}; stop: voxgate dev down\n")
     finally:
         if not keep:
             plane.stop()
     return 0
+
+
+def start_operator(
+    plane: ControlPlane, opa: OpaServer, state_dir: Path, *, supervised: bool
+) -> Component:
+    port = free_port()
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(plane.kubeconfig),
+        VOXGATE_OPA_URL=opa.url,
+        VOXGATE_AUDIT_PATH=str(state_dir / "audit" / "audit.jsonl"),
+    )
+    operator = Component(
+        "voxgate-operator",
+        [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
+         f"--liveness=http://127.0.0.1:{port}/healthz"],
+        state_dir / "logs" / "operator.log",
+    )  # fmt: skip
+    operator.start(supervised=supervised, env=env)
+    deadline = time.monotonic() + 60
+    while not http_ok(f"http://127.0.0.1:{port}/healthz"):
+        if operator.exit_code() is not None or time.monotonic() > deadline:
+            raise ControlPlaneError(f"the operator did not start:\n{operator.log_tail()}")
+        time.sleep(0.1)
+    return operator
+
+
+def wait_for_decisions(plane: ControlPlane, timeout: float = 60.0) -> list[dict[str, Any]]:
+    """Every TrainingJob once it has left Pending (or whatever it has when time runs out)."""
+    deadline = time.monotonic() + timeout
+    items: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        listed = plane.kubectl("get", "trainingjobs", "-A", "-o", "json").stdout
+        items = json.loads(listed)["items"]
+        phases = [(i.get("status") or {}).get("phase") for i in items]
+        if items and all(p not in (None, "Pending") for p in phases):
+            break
+        time.sleep(0.5)
+    return items
+
+
+def render_decisions(jobs: list[dict[str, Any]]) -> str:
+    rows = [("NAMESPACE/NAME", "PHASE", "EPSILON", "REASONS")]
+    for job in sorted(jobs, key=lambda j: (j["metadata"]["namespace"], j["metadata"]["name"])):
+        status = job.get("status") or {}
+        denials = (status.get("decision") or {}).get("denials") or []
+        reasons = ", ".join(d["code"] for d in denials) or status.get("reason", "")
+        epsilon = (status.get("privacy") or {}).get("epsilon")
+        rows.append(
+            (
+                f"{job['metadata']['namespace']}/{job['metadata']['name']}",
+                str(status.get("phase", "?")),
+                f"{epsilon:.3f}" if isinstance(epsilon, float) else "-",
+                reasons,
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:3])) + "  " + r[3] for r in rows]
+    admitted = sum(1 for j in jobs if (j.get("status") or {}).get("phase") == "Admitted")
+    lines.append(f"\n{admitted} admitted, {len(jobs) - admitted} not admitted by policy")
+    return "\n".join(lines)

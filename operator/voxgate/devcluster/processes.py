@@ -44,7 +44,7 @@ class Component:
     pid: int = 0
     _process: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, supervised: bool) -> None:
+    def start(self, *, supervised: bool, env: dict[str, str] | None = None) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self._process = subprocess.Popen(
@@ -53,6 +53,7 @@ class Component:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                env=env,
                 # preexec_fn is the only way to set PDEATHSIG in the child before exec; it only
                 # calls prctl, which is safe after fork even with threads running.
                 preexec_fn=_die_with_parent if supervised else None,  # noqa: PLW1509

@@ -33,7 +33,7 @@ def _check(*argv: str) -> subprocess.CompletedProcess[str]:
     )  # fmt: skip
 
 
-@pytest.mark.parametrize("suite", ["examples/suite.yaml", "policies/suite.yaml"])
+@pytest.mark.parametrize("suite", ["policies/suite/examples/suite.yaml", "policies/suite.yaml"])
 def test_suite_through_the_opa_server(policy_server: OpaServer, suite: str) -> None:
     result = _check("--suite", suite, "--opa-url", policy_server.url, "-o", "json")
     cases = json.loads(result.stdout)
@@ -44,7 +44,7 @@ def test_suite_through_the_opa_server(policy_server: OpaServer, suite: str) -> N
 
 
 def test_suite_offline_with_the_opa_binary() -> None:
-    result = _check("--suite", "examples/suite.yaml")
+    result = _check("--suite", "policies/suite/examples/suite.yaml")
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().endswith("25 passed, 0 failed")
 

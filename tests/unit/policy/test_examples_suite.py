@@ -1,4 +1,4 @@
-"""examples/suite.yaml covers every TrainingJob example with what its comment promises."""
+"""policies/suite/examples/suite.yaml covers every TrainingJob example with what its comment promises."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "examples"
+SUITE = REPO / "policies/suite/examples/suite.yaml"
 EXPECT = re.compile(r"^# voxgate-expect: (admit|deny (\S+))$", re.MULTILINE)
 
 
@@ -22,10 +24,10 @@ def _promises() -> dict[str, tuple[bool, frozenset[str]]]:
 
 
 def test_suite_has_one_case_per_job_example_with_its_promise() -> None:
-    suite = yaml.safe_load((EXAMPLES / "suite.yaml").read_text())
+    suite = yaml.safe_load(SUITE.read_text())
     cases = {}
     for case in suite["cases"]:
-        jobs = [f for f in case["files"] if f.startswith("jobs/")]
+        jobs = [f.split("examples/", 1)[1] for f in case["files"] if "examples/jobs/" in f]
         assert len(jobs) == 1, case["name"]
         expect = case["expect"]
         cases[jobs[0]] = (expect["allow"], frozenset(expect.get("codes", [])))

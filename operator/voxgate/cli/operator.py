@@ -1,0 +1,44 @@
+"""`voxgate operator run`: the kopf operator (also runnable as `kopf run -m voxgate.handlers`)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+from voxgate.cli.errors import UsageError
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("operator", help="run the voxgate operator")
+    actions = parser.add_subparsers(dest="operator_command", metavar="ACTION", required=True)
+    run = actions.add_parser("run", help="reconcile SpeechDatasets, DataGrants and TrainingJobs")
+    run.add_argument("--metrics-port", type=int, default=9090, help="Prometheus metrics (0: off)")
+    run.add_argument(
+        "--liveness", default="http://0.0.0.0:8080/healthz", help="kopf liveness endpoint URL"
+    )
+    run.add_argument("--verbose", action="store_true")
+    run.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    # Imported here: kopf and the handlers are only needed by this command.
+    import kopf  # noqa: PLC0415
+    from prometheus_client import start_http_server  # noqa: PLC0415
+
+    import voxgate.handlers  # noqa: F401, PLC0415 - registers the handlers
+    from voxgate.settings import OperatorSettings, SettingsError  # noqa: PLC0415
+
+    try:
+        OperatorSettings.from_env(os.environ)
+    except SettingsError as error:
+        raise UsageError(str(error)) from None
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.metrics_port:
+        start_http_server(args.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
+    kopf.run(clusterwide=True, standalone=True, liveness_endpoint=args.liveness or None)
+    return 0

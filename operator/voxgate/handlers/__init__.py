@@ -1,0 +1,166 @@
+"""The kopf handlers: thin. They hand the object to voxgate.reconcile and apply what comes back.
+
+Registration lives here; execution (gather, decide, apply) lives in voxgate.reconcile. Importing
+this module registers the handlers with kopf's default registry (`voxgate operator run` and
+`kopf run -m voxgate.handlers` both do).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import datetime
+import logging
+from typing import Any
+
+import kopf
+
+from voxgate import API_GROUP, API_VERSION
+from voxgate.handlers.runtime import anchor_forever, build_operator, configure
+from voxgate.reconcile import trainingjob
+from voxgate.reconcile.datagrant import reconcile_grant
+from voxgate.reconcile.speechdataset import reconcile_dataset
+from voxgate.reconcile.trainingjob import Operator, Result
+
+log = logging.getLogger(__name__)
+MANAGED = {"app.kubernetes.io/managed-by": "voxgate"}
+# A daemon wakes at the next time-driven change; this caps a sleep, in case the clock jumps.
+MAX_SLEEP_SECONDS = 3600.0
+
+
+@kopf.on.startup()
+async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    configure(settings)
+    memo.operator, anchorer = build_operator()
+    memo.anchoring = asyncio.create_task(anchor_forever(anchorer))
+
+
+@kopf.on.cleanup()
+async def cleanup(memo: kopf.Memo, **_: Any) -> None:
+    operator: Operator | None = memo.get("operator")
+    anchoring: asyncio.Task[None] | None = memo.get("anchoring")
+    if anchoring is not None:
+        anchoring.cancel()
+    if operator is not None:
+        await operator.policy.close()
+
+
+async def _apply(operator: Operator, kind: str, body: kopf.Body, result: Result) -> None:
+    meta = body["metadata"]
+    current = dict(body.get("status") or {})
+    if result.status != current:
+        await operator.io(
+            operator.kube.patch_status, kind, meta["namespace"], meta["name"], result.status
+        )
+    regarding = {"apiVersion": body["apiVersion"], "kind": kind, "metadata": dict(meta)}
+    for event in result.events:
+        await operator.io(
+            lambda e=event: operator.kube.event(
+                regarding, e.type, e.reason, e.message, now=operator.clock()
+            )
+        )
+
+
+# -- TrainingJob -----------------------------------------------------------------------------
+
+
+@kopf.on.resume(API_GROUP, API_VERSION, "trainingjobs")
+@kopf.on.create(API_GROUP, API_VERSION, "trainingjobs")
+async def training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    operator: Operator = memo.operator
+    result = await trainingjob.reconcile(operator, _plain(body))
+    await _apply(operator, "TrainingJob", body, result)
+    if result.retry_after is not None:
+        raise kopf.TemporaryError(
+            result.status.get("message", "retrying"), delay=result.retry_after
+        )
+
+
+@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
+async def worker_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """The Job's progress flows back into its TrainingJob's status."""
+    owner = body["metadata"].get("labels", {}).get("voxgate.io/training-job")
+    if not owner:
+        return
+    operator: Operator = memo.operator
+    namespace = body["metadata"]["namespace"]
+    job = await operator.io(operator.kube.get, "TrainingJob", namespace, owner)
+    if job is None or (job.get("status") or {}).get("phase") not in trainingjob.LIVE_PHASES:
+        return
+    result = await trainingjob.reconcile(operator, job)
+    await _apply(operator, "TrainingJob", kopf.Body(job), result)
+
+
+@kopf.on.delete(API_GROUP, API_VERSION, "trainingjobs")
+async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Deleted while live: credentials die now, not whenever the garbage collector runs."""
+    operator: Operator = memo.operator
+    job = _plain(body)
+    if (job.get("status") or {}).get("phase") in trainingjob.LIVE_PHASES:
+        await trainingjob.finish(
+            operator,
+            job,
+            "Revoked",
+            reason="Deleted",
+            message="the TrainingJob was deleted",
+            now=operator.clock(),
+        )
+
+
+# -- DataGrant -------------------------------------------------------------------------------
+
+
+@kopf.on.resume(API_GROUP, API_VERSION, "datagrants")
+@kopf.on.create(API_GROUP, API_VERSION, "datagrants")
+@kopf.on.update(API_GROUP, API_VERSION, "datagrants")
+async def data_grant(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    operator: Operator = memo.operator
+    result, _phase = await reconcile_grant(operator, _plain(body))
+    await _apply(operator, "DataGrant", body, result)
+
+
+@kopf.daemon(API_GROUP, API_VERSION, "datagrants", cancellation_timeout=5.0)
+async def data_grant_clock(
+    stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
+    """Sleeps until the grant's next time-driven change (validFrom, expiresAt), then applies it."""
+    operator: Operator = memo.operator
+    while not stopped:
+        result, phase = await reconcile_grant(operator, _plain(body))
+        await _apply(operator, "DataGrant", body, result)
+        await stopped.wait(_seconds_until(phase.next_change, operator.clock()))
+
+
+# -- SpeechDataset ---------------------------------------------------------------------------
+
+
+@kopf.on.resume(API_GROUP, API_VERSION, "speechdatasets")
+@kopf.on.create(API_GROUP, API_VERSION, "speechdatasets")
+@kopf.on.update(API_GROUP, API_VERSION, "speechdatasets")
+async def speech_dataset(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    operator: Operator = memo.operator
+    result, _next = await reconcile_dataset(operator, _plain(body))
+    await _apply(operator, "SpeechDataset", body, result)
+
+
+@kopf.daemon(API_GROUP, API_VERSION, "speechdatasets", cancellation_timeout=5.0)
+async def speech_dataset_clock(
+    stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any
+) -> None:
+    """Wakes at consent expiry; also refreshes the budget mirror now and then."""
+    operator: Operator = memo.operator
+    while not stopped:
+        result, next_change = await reconcile_dataset(operator, _plain(body))
+        await _apply(operator, "SpeechDataset", body, result)
+        await stopped.wait(min(_seconds_until(next_change, operator.clock()), 60.0))
+
+
+def _seconds_until(moment: datetime.datetime | None, now: datetime.datetime) -> float:
+    if moment is None:
+        return MAX_SLEEP_SECONDS
+    return max(0.0, min((moment - now).total_seconds(), MAX_SLEEP_SECONDS))
+
+
+def _plain(body: kopf.Body) -> dict[str, Any]:
+    """A detached, plain copy: reconcile code must not see kopf's live views change under it."""
+    return copy.deepcopy(dict(body))

@@ -1,0 +1,118 @@
+"""Wiring the operator process: kopf settings and the one Operator value every handler uses."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from voxgate.audit import Anchorer, AnchorError, AnchorStore, AuditTrail, FsyncPolicy, Subject
+from voxgate.policy.client import PolicyClient
+from voxgate.privacy.store import LedgerStore
+from voxgate.reconcile.kube import KubeGateway
+from voxgate.reconcile.trainingjob import Operator
+from voxgate.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+ANNOTATION_PREFIX = "voxgate.io"
+ANCHOR_INTERVAL_SECONDS = 30.0
+ANCHOR_TICK_SECONDS = 5.0
+
+
+def configure(settings: kopf.OperatorSettings) -> None:
+    # kopf's default progress store writes status.kopf, which the CRDs' structural schema would
+    # prune silently; annotations keep handler progress where the schema does not reach.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=ANNOTATION_PREFIX
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATION_PREFIX, key="last-handled-configuration"
+    )
+    settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/operator"
+    # voxgate posts its own Events with reasons users can act on; kopf's per-handler Events
+    # would double every line in `kubectl describe`.
+    settings.posting.enabled = False
+    # A watch that silently stops delivering is the classic operator failure: reconnect often.
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.watching.connect_timeout = 10
+    settings.execution.max_workers = 16
+
+
+class TrailSink:
+    """The audit trail behind the reconcilers' small AuditSink interface."""
+
+    def __init__(self, trail: AuditTrail, actor: str) -> None:
+        self.trail = trail
+        self.actor = actor
+
+    def record(self, event: str, subject: Mapping[str, Any], details: Mapping[str, Any]) -> None:
+        self.trail.record(
+            event,
+            self.actor,
+            Subject(
+                kind=str(subject.get("kind", "")),
+                namespace=str(subject.get("namespace", "")),
+                name=str(subject.get("name", "")),
+                uid=str(subject.get("uid") or ""),
+            ),
+            details,
+        )
+
+
+def api_client() -> client.ApiClient:
+    """In a pod: its ServiceAccount; elsewhere: $KUBECONFIG or ~/.kube/config."""
+    try:
+        config.load_incluster_config()
+        return client.ApiClient()
+    except config.ConfigException:
+        result: client.ApiClient = config.new_client_from_config(
+            config_file=os.environ.get("KUBECONFIG")
+        )
+        return result
+
+
+def build_operator(environ: Mapping[str, str] | None = None) -> tuple[Operator, Anchorer]:
+    settings = OperatorSettings.from_env(os.environ if environ is None else environ)
+    api = api_client()
+    settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
+    anchors = AnchorStore(api, settings.namespace)
+    try:
+        stored = anchors.read()
+    except AnchorError as error:
+        log.warning("audit anchor unreadable (%s); continuing without the truncation check", error)
+        stored = None
+    # With the stored anchor, a trail that was truncated or replaced is refused at start-up.
+    trail = AuditTrail(
+        Path(settings.audit_path),
+        fsync=FsyncPolicy.INTERVAL,
+        mirror=sys.stdout if os.environ.get("VOXGATE_AUDIT_STDOUT") == "1" else None,
+        anchor=stored.head if stored else None,
+    )
+    operator = Operator(
+        kube=KubeGateway(api),
+        policy=PolicyClient(settings.opa_url, timeout=settings.policy_timeout_seconds),
+        ledger=LedgerStore.from_api_client(api),
+        settings=settings,
+        audit=TrailSink(trail, "operator"),
+    )
+    return operator, Anchorer(trail, anchors, datetime.timedelta(seconds=ANCHOR_INTERVAL_SECONDS))
+
+
+async def anchor_forever(anchorer: Anchorer) -> None:
+    """Anchor the trail's head in the API server now and then, so truncation shows."""
+    while True:
+        try:
+            await asyncio.to_thread(anchorer.tick)
+        except AnchorError as error:
+            log.warning("audit anchor not written: %s", error)
+        await asyncio.sleep(ANCHOR_TICK_SECONDS)

@@ -1,0 +1,1 @@
+"""Reconcile: gather the world (all I/O), decide (pure), apply. No kopf here."""

@@ -1,0 +1,132 @@
+"""A real operator process (`voxgate operator run`) against the control plane and a real OPA."""
+
+from __future__ import annotations
+
+import copy
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+import yaml
+from kubernetes import client
+
+from voxgate import API_GROUP, API_VERSION
+from voxgate.devcluster import ControlPlane
+from voxgate.devcluster.opa import OpaServer
+from voxgate.devcluster.processes import Component, free_port, http_ok
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "examples"
+PLURALS = {
+    "SpeechDataset": "speechdatasets",
+    "DataGrant": "datagrants",
+    "TrainingJob": "trainingjobs",
+}
+
+
+@pytest.fixture(scope="session")
+def policy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpaServer]:
+    server = OpaServer(REPO / "policies", tmp_path_factory.mktemp("operator-opa"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def operator_process(
+    control_plane: ControlPlane,
+    crds: list[str],
+    policy_server: OpaServer,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Component]:
+    state = tmp_path_factory.mktemp("operator")
+    port = free_port()
+    # The operator's own namespace, where it anchors its audit trail.
+    core = client.CoreV1Api(control_plane.api_client())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="voxgate-system")))
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(control_plane.kubeconfig),
+        VOXGATE_OPA_URL=policy_server.url,
+        VOXGATE_AUDIT_PATH=str(state / "audit.jsonl"),
+    )
+    operator = Component(
+        "voxgate-operator",
+        [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
+         f"--liveness=http://127.0.0.1:{port}/healthz"],
+        state / "operator.log",
+    )  # fmt: skip
+    operator.start(supervised=True, env=env)
+    deadline = time.monotonic() + 60
+    while not http_ok(f"http://127.0.0.1:{port}/healthz"):
+        if operator.exit_code() is not None or time.monotonic() > deadline:
+            pytest.fail(f"operator did not start:\n{operator.log_tail(80)}")
+        time.sleep(0.1)
+    control_plane.extra_logs.append(operator)
+    yield operator
+    control_plane.extra_logs.remove(operator)
+    operator.stop()
+
+
+class World:
+    """Fresh data and team namespaces, and the examples rewritten into them."""
+
+    def __init__(self, plane: ControlPlane) -> None:
+        suffix = uuid.uuid4().hex[:6]
+        self.data_ns, self.team_ns = f"data-{suffix}", f"team-{suffix}"
+        self.api = plane.api_client()
+        self.core = client.CoreV1Api(self.api)
+        self.batch = client.BatchV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+        for ns in (self.data_ns, self.team_ns):
+            self.core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=ns)))
+
+    def example(self, relative: str) -> dict[str, Any]:
+        docs = [d for d in yaml.safe_load_all((EXAMPLES / relative).read_text()) if d]
+        obj = copy.deepcopy(next(d for d in docs if d["kind"] in PLURALS))
+        if obj["kind"] == "TrainingJob":
+            obj["metadata"]["namespace"] = self.team_ns
+            obj["spec"]["datasetRef"]["namespace"] = self.data_ns
+        else:
+            obj["metadata"]["namespace"] = self.data_ns
+        if obj["kind"] == "DataGrant":
+            obj["spec"]["grantee"]["namespace"] = self.team_ns
+        return cast(dict[str, Any], obj)
+
+    def plain(self, model: object) -> Any:
+        """A client model as the plain JSON-shaped dict the API server sent."""
+        return self.api.sanitize_for_serialization(model)
+
+    def create(self, obj: dict[str, Any]) -> dict[str, Any]:
+        created = self.custom.create_namespaced_custom_object(
+            API_GROUP, API_VERSION, obj["metadata"]["namespace"], PLURALS[obj["kind"]], obj
+        )
+        return cast(dict[str, Any], created)
+
+    def get(self, kind: str, namespace: str, name: str) -> dict[str, Any]:
+        obj = self.custom.get_namespaced_custom_object(
+            API_GROUP, API_VERSION, namespace, PLURALS[kind], name
+        )
+        return cast(dict[str, Any], obj)
+
+    def wait_for_phase(
+        self, job: dict[str, Any], phases: set[str], timeout: float = 30
+    ) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        current: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            current = self.get("TrainingJob", job["metadata"]["namespace"], job["metadata"]["name"])
+            if (current.get("status") or {}).get("phase") in phases:
+                return current
+            time.sleep(0.1)
+        pytest.fail(f"TrainingJob never reached {phases}: status {current.get('status')}")
+
+
+@pytest.fixture
+def world(control_plane: ControlPlane, operator_process: Component) -> World:
+    return World(control_plane)
