@@ -1,4 +1,4 @@
-"""policies/suite/examples/suite.yaml covers every TrainingJob example with what its comment promises."""
+"""The examples suite has one case per TrainingJob example, with what its comment promises."""
 
 from __future__ import annotations
 
