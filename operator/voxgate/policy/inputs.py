@@ -54,6 +54,17 @@ class Requester:
 class GrantUse:
     epsilon_used: float = 0.0
     epsilon_reserved: float = 0.0
+    # Composed epsilon of the grant's committed runs plus this job's; None when not computed.
+    epsilon_after: float | None = None
+
+    def document(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "epsilonUsed": self.epsilon_used,
+            "epsilonReserved": self.epsilon_reserved,
+        }
+        if self.epsilon_after is not None:
+            doc["epsilonAfter"] = self.epsilon_after
+        return doc
 
 
 @dataclass(frozen=True)
@@ -65,6 +76,10 @@ class LedgerView:
     epsilon_reserved: float
     epsilon_remaining: float
     grants: Mapping[str, GrantUse] = field(default_factory=dict)
+    # Composed epsilon of the dataset's committed runs plus this job's (what the ledger will
+    # check); None when the caller cannot compute it, and the policy falls back to a
+    # conservative comparison with epsilonRemaining.
+    epsilon_after: float | None = None
 
     @classmethod
     def unused(cls, dataset: Mapping[str, Any]) -> LedgerView:
@@ -108,16 +123,16 @@ class LedgerView:
         )
 
     def document(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "epsilonTotal": self.epsilon_total,
             "epsilonSpent": self.epsilon_spent,
             "epsilonReserved": self.epsilon_reserved,
             "epsilonRemaining": self.epsilon_remaining,
-            "grants": {
-                name: {"epsilonUsed": use.epsilon_used, "epsilonReserved": use.epsilon_reserved}
-                for name, use in sorted(self.grants.items())
-            },
+            "grants": {name: use.document() for name, use in sorted(self.grants.items())},
         }
+        if self.epsilon_after is not None:
+            doc["epsilonAfter"] = self.epsilon_after
+        return doc
 
 
 @dataclass(frozen=True)

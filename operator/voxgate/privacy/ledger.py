@@ -175,6 +175,16 @@ def _committed_runs(ledger: Ledger, grant: str | None = None) -> list[SampledGau
     return runs
 
 
+def epsilon_after(
+    ledger: Ledger | None, params: DPSGDParams, delta: float, grant: str | None = None
+) -> float:
+    """The composed epsilon at `delta` if a run with `params` joined the committed runs (of
+    `grant` only, when given): what admission compares with the budget, since privacy loss
+    composes sub-additively and a job's standalone epsilon overstates what it adds."""
+    committed = _committed_runs(ledger, grant) if ledger is not None else []
+    return composed_epsilon([*committed, params], delta)
+
+
 def reserve(ledger: Ledger, entry: LedgerEntry, budget: Budget) -> Ledger:
     """Add a Reserved entry if the composed total stays within the dataset and grant budgets.
 
@@ -199,15 +209,13 @@ def reserve(ledger: Ledger, entry: LedgerEntry, budget: Budget) -> Ledger:
         raise BudgetExceeded(
             f"grant {entry.grant} has no epsilon allowance on dataset {ledger.dataset}"
         )
-    dataset_total = composed_epsilon([*_committed_runs(ledger), entry.params], budget.delta)
+    dataset_total = epsilon_after(ledger, entry.params, budget.delta)
     if dataset_total > budget.epsilon:
         raise BudgetExceeded(
             f"dataset {ledger.dataset}: job {entry.job} would bring the composed epsilon to "
             f"{dataset_total:.4g}, over the budget of {budget.epsilon:g} at delta {budget.delta:g}"
         )
-    grant_total = composed_epsilon(
-        [*_committed_runs(ledger, entry.grant), entry.params], budget.delta
-    )
+    grant_total = epsilon_after(ledger, entry.params, budget.delta, entry.grant)
     if grant_total > allowance:
         raise BudgetExceeded(
             f"grant {entry.grant}: job {entry.job} would bring its composed epsilon to "

@@ -9,6 +9,7 @@ _codes(decision) := [denial.code | some denial in decision.denials]
 test_samples if {
 	every name, want in {
 		"call_centre_allowed": [],
+		"call_centre_budget_composed": [],
 		"call_centre_budget_exhausted": ["DatasetBudgetExceeded", "GrantBudgetExceeded"],
 		"call_centre_expired": ["ConsentExpired", "GrantExpired"],
 		"call_centre_self_approved": ["SelfApprovedGrant"],

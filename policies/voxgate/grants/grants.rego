@@ -65,11 +65,30 @@ covers_requester(grantee, requester) if requester.serviceAccount in grantee.serv
 # title: Remaining allowance of a grant
 # description: |
 #   The grant's epsilon allowance minus what the ledger (usage: ledger.grants) says it has used
-#   and reserved. A grant with no ledger entry has used nothing.
-remaining(grant, usage) := (grant.spec.privacy.epsilon - used) - reserved if {
+#   and reserved (composed, as the ledger reports them). A grant with no ledger entry has used
+#   nothing.
+remaining(grant, usage) := grant.spec.privacy.epsilon - committed(grant, usage)
+
+# METADATA
+# title: Committed epsilon of a grant
+# description: |
+#   The composed epsilon of the runs charged to the grant, spent and reserved, as the ledger
+#   (usage: ledger.grants) reports it. A grant with no ledger entry has used nothing.
+committed(grant, usage) := used + reserved if {
 	entry := object.get(usage, grant.metadata.name, {})
 	used := object.get(entry, "epsilonUsed", 0)
 	reserved := object.get(entry, "epsilonReserved", 0)
+}
+
+# METADATA
+# title: Composed epsilon of a grant with the job
+# description: |
+#   The grant's ledger entry's epsilonAfter (its charged runs and this job's composed), undefined
+#   unless it is a number. Never less than what the grant has committed, so an inconsistent
+#   figure can only make the policy stricter.
+composed_after(grant, usage) := max([after, committed(grant, usage)]) if {
+	after := object.get(object.get(usage, grant.metadata.name, {}), "epsilonAfter", null)
+	is_number(after)
 }
 
 # METADATA

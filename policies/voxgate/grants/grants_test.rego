@@ -248,3 +248,65 @@ test_job_without_dp_is_not_charged if {
 	])
 	count(grants.deny) == 0 with input as no_dp
 }
+
+# --- the composed figure (ledger.grants[<grant>].epsilonAfter) --------------------------------
+
+_composed := data.samples.call_centre_budget_composed
+
+_own_after := ["ledger", "grants", "team-asr-callcentre", "epsilonAfter"]
+
+test_composed_grant_figure_within_allowance_admits_what_the_standalone_check_would_deny if {
+	# 1.026 of the allowance 6 is left, less than the job's own 2.689, but composed with the
+	# grant's 4 committed runs the grant reaches only 5.632.
+	count(grants.deny) == 0 with input as _composed
+	grants.charge == "team-asr-callcentre" with input as _composed
+	standalone := json.patch(_composed, [testing.remove(_own_after)])
+	_codes(grants.deny) == {"GrantBudgetExceeded"} with input as standalone
+}
+
+test_composed_grant_figure_over_the_allowance_is_denied if {
+	over := json.patch(_composed, [testing.put(_own_after, 6.241132984578334)])
+	denials := grants.deny with input as over
+	denials == {{
+		"code": "GrantBudgetExceeded",
+		"message": concat("", [
+			"with this job (epsilon 2.689 on its own) the composed privacy loss charged to grant ",
+			`"team-asr-callcentre" would be 6.241, over its allowance 6 (4.974 already used or reserved); `,
+			"lower the job's epsilon (more noise, fewer steps or a lower sampleRate) or ask for a larger allowance",
+		]),
+	}}
+	grants.charge == null with input as over
+}
+
+test_null_composed_grant_figure_falls_back_to_the_remaining_allowance if {
+	unknown := json.patch(_composed, [testing.put(_own_after, null)])
+	denials := grants.deny with input as unknown
+	denials == {{
+		"code": "GrantBudgetExceeded",
+		"message": concat("", [
+			`the job would spend epsilon 2.689 but grant "team-asr-callcentre" has 1.026 of its 6 left; `,
+			"lower the job's epsilon (more noise, fewer steps or a lower sampleRate) or ask for a larger allowance",
+		]),
+	}}
+}
+
+test_each_grant_is_judged_by_its_own_figure if {
+	# A second grant without a ledger entry has used nothing: the fallback leaves it all 6.
+	fresh := _renamed(_composed.grants[0], "team-asr-callcentre-2", [])
+	both := json.patch(_composed, [
+		testing.add("/grants/-", fresh),
+		testing.put(_own_after, 6.5),
+	])
+	count(grants.deny) == 0 with input as both
+	grants.usable == {"team-asr-callcentre-2"} with input as both
+	grants.charge == "team-asr-callcentre-2" with input as both
+}
+
+test_composed_grant_figure_is_never_below_what_is_committed if {
+	grant := _composed.grants[0]
+	usage := {"team-asr-callcentre": {"epsilonUsed": 4, "epsilonReserved": 1, "epsilonAfter": 3}}
+	grants.composed_after(grant, usage) == 5
+	grants.composed_after(grant, {"team-asr-callcentre": {"epsilonUsed": 4, "epsilonAfter": 5.5}}) == 5.5
+	not grants.composed_after(grant, {"team-asr-callcentre": {"epsilonUsed": 4, "epsilonAfter": null}})
+	not grants.composed_after(grant, {})
+}

@@ -155,7 +155,10 @@ problems contains {"grant": i, "code": "InstitutionNotConsented", "message": mes
 
 # METADATA
 # title: Grant budget exceeded
-# description: The job's epsilon is more than the grant's allowance has left.
+# description: |
+#   The composed epsilon of the runs charged to the grant with this job's run added
+#   (ledger.grants[<grant>].epsilonAfter, what the privacy ledger checks) is more than the
+#   grant's allowance (spec.privacy.epsilon).
 # custom:
 #   code: GrantBudgetExceeded
 #   severity: high
@@ -164,6 +167,36 @@ problems contains {"grant": i, "code": "GrantBudgetExceeded", "message": message
 	is_number(epsilon)
 	some i in applicable
 	grant := input.grants[i]
+	after := composed_after(grant, input.ledger.grants)
+	after > grant.spec.privacy.epsilon
+	message := sprintf(
+		"with this job (epsilon %v on its own) the composed privacy loss charged to grant %q would be %v, %s; %s",
+		[
+			display.epsilon(epsilon), grant.metadata.name, display.epsilon(after),
+			sprintf(
+				"over its allowance %v (%v already used or reserved)",
+				[grant.spec.privacy.epsilon, display.epsilon(committed(grant, input.ledger.grants))],
+			),
+			"lower the job's epsilon (more noise, fewer steps or a lower sampleRate) or ask for a larger allowance",
+		],
+	)
+}
+
+# METADATA
+# title: Grant budget exceeded (without a composed figure)
+# description: |
+#   When the ledger entry of the grant has no epsilonAfter (offline voxgate check), the job's own
+#   epsilon is more than the grant's allowance has left. A conservative stand-in: composed with
+#   the grant's committed runs, a run adds much less than its own epsilon.
+# custom:
+#   code: GrantBudgetExceeded
+#   severity: high
+problems contains {"grant": i, "code": "GrantBudgetExceeded", "message": message} if {
+	epsilon := input.privacy.epsilon
+	is_number(epsilon)
+	some i in applicable
+	grant := input.grants[i]
+	not composed_after(grant, input.ledger.grants)
 	left := remaining(grant, input.ledger.grants)
 	epsilon > left
 	message := sprintf(

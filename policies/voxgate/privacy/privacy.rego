@@ -2,10 +2,12 @@
 # title: Differential privacy and budgets
 # description: |
 #   Per tier: whether DP-SGD is required, the least noise accepted and the most epsilon one job
-#   may spend (data.voxgate.config.tiers[<tier>]). Across jobs: the job's epsilon must fit in
-#   what the dataset's budget has left. The job's epsilon comes from the operator's accountant
-#   (input.privacy), computed from trainingJob.spec.privacy. The grant's own allowance is
-#   checked in package voxgate.grants.
+#   may spend (data.voxgate.config.tiers[<tier>]). Across jobs: the dataset's composed privacy
+#   loss with the job's run added (input.ledger.epsilonAfter) must stay within its budget; when
+#   the caller could not compose it, the job's own epsilon must fit in what the budget has left,
+#   a conservative stand-in because privacy loss composes sub-additively. The job's epsilon comes
+#   from the operator's accountant (input.privacy), computed from trainingJob.spec.privacy. The
+#   grant's own allowance is checked in package voxgate.grants.
 package voxgate.privacy
 
 import data.voxgate.config
@@ -73,12 +75,42 @@ deny contains {"code": "EpsilonExceedsTierLimit", "message": message} if {
 # METADATA
 # title: Dataset budget exceeded
 # description: |
-#   The job's epsilon is more than the dataset's privacy budget has left (the smaller of the
-#   ledger's epsilonRemaining and epsilonTotal - epsilonSpent - epsilonReserved).
+#   The dataset's composed epsilon with this job's run added (ledger.epsilonAfter: every spent
+#   and reserved run and this one in one accountant, what the privacy ledger checks when it
+#   reserves the job) is more than the dataset's budget.
 # custom:
 #   code: DatasetBudgetExceeded
 #   severity: critical
 deny contains {"code": "DatasetBudgetExceeded", "message": message} if {
+	is_number(_epsilon)
+	after := dataset_after(input.ledger)
+	after > input.ledger.epsilonTotal
+	message := sprintf(
+		"with this job (epsilon %v on its own) the composed privacy loss of dataset %q would be %v, %s; %s",
+		[
+			display.epsilon(_epsilon), input.dataset.metadata.name, display.epsilon(after),
+			sprintf(
+				"over its budget %v (%v already spent or reserved)",
+				[input.ledger.epsilonTotal, display.epsilon(dataset_committed(input.ledger))],
+			),
+			"spend less (more noise, fewer steps, lower sampleRate); spent privacy budget is never refunded",
+		],
+	)
+}
+
+# METADATA
+# title: Dataset budget exceeded (without a composed figure)
+# description: |
+#   When the input has no ledger.epsilonAfter (offline voxgate check), the job's own epsilon is
+#   more than what the dataset's budget has left (the smaller of the ledger's epsilonRemaining
+#   and epsilonTotal - epsilonSpent - epsilonReserved). A conservative stand-in: composed with
+#   the committed runs, a run adds much less than its own epsilon, so this denies jobs the ledger
+#   would accept. (The ledger still checks the composed figure when it reserves the job.)
+# custom:
+#   code: DatasetBudgetExceeded
+#   severity: critical
+deny contains {"code": "DatasetBudgetExceeded", "message": message} if {
+	not _composed
 	left := dataset_remaining(input.ledger)
 	_epsilon > left
 	message := sprintf(
@@ -110,6 +142,9 @@ deny contains {"code": "DeltaExceedsDatasetBudget", "message": message} if {
 	)
 }
 
+# Whether the caller sent the composed figure; without it the conservative rule applies.
+_composed if is_number(input.ledger.epsilonAfter)
+
 # METADATA
 # title: Remaining dataset budget
 # description: |
@@ -119,3 +154,18 @@ dataset_remaining(ledger) := min([
 	ledger.epsilonRemaining,
 	(ledger.epsilonTotal - ledger.epsilonSpent) - ledger.epsilonReserved,
 ])
+
+# METADATA
+# title: Committed dataset epsilon
+# description: |
+#   The composed epsilon of the dataset's spent and reserved runs, as the ledger reports it
+#   (epsilonReserved is what the reservations add on top of the spent runs).
+dataset_committed(ledger) := ledger.epsilonSpent + ledger.epsilonReserved
+
+# METADATA
+# title: Composed dataset epsilon with the job
+# description: |
+#   ledger.epsilonAfter, undefined unless it is a number. Never less than what is already
+#   committed: adding a run cannot lower the composed epsilon, so an inconsistent figure can only
+#   make the policy stricter.
+dataset_after(ledger) := max([ledger.epsilonAfter, dataset_committed(ledger)]) if is_number(ledger.epsilonAfter)

@@ -165,7 +165,7 @@ _grant_optional := {
 # --- the ledger -------------------------------------------------------------------------------
 
 _ledger_problems contains sprintf("ledger.%s must not be negative", [field]) if {
-	some field in ["epsilonTotal", "epsilonSpent", "epsilonReserved", "epsilonRemaining"]
+	some field in ["epsilonTotal", "epsilonSpent", "epsilonReserved", "epsilonRemaining", "epsilonAfter"]
 	is_number(input.ledger[field])
 	input.ledger[field] < 0
 }
@@ -180,6 +180,14 @@ _ledger_problems contains sprintf("ledger.grants[%q].%s must be a number of at l
 	is_object(entry)
 	some field, default_value in {"epsilonUsed": null, "epsilonReserved": 0}
 	not _non_negative(object.get(entry, field, default_value))
+}
+
+_ledger_problems contains sprintf("ledger.grants[%q].epsilonAfter must be a number of at least 0 when set", [name]) if {
+	some name, entry in input.ledger.grants
+	is_object(entry)
+	after := object.get(entry, "epsilonAfter", null)
+	after != null
+	not _non_negative(after)
 }
 
 _non_negative(x) if {

@@ -105,6 +105,7 @@ _optional := {
 	"trainingJob.spec.privacy": "object",
 	"dataset.spec.consent.institutions": "array",
 	"dataset.spec.derivedFrom": "array",
+	"ledger.epsilonAfter": "number",
 	"privacy.epsilon": "number",
 	"privacy.delta": "number",
 	"requester.serviceAccount": "string",

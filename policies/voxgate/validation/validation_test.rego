@@ -207,6 +207,29 @@ test_ledger if {
 	}
 }
 
+test_composed_ledger_figures if {
+	composed := data.samples.call_centre_budget_composed
+	count(validation.problems) == 0 with input as composed
+	unknown := json.patch(composed, [
+		testing.put("/ledger/epsilonAfter", null),
+		testing.put("/ledger/grants/team-asr-callcentre/epsilonAfter", null),
+		testing.remove("/ledger/grants/telecom-eval-callcentre/epsilonAfter"),
+	])
+	count(validation.problems) == 0 with input as unknown
+	problems := validation.problems with input as json.patch(composed, [
+		testing.put("/ledger/epsilonAfter", -1),
+		testing.put("/ledger/grants/team-asr-callcentre/epsilonAfter", "5.6"),
+		testing.put("/ledger/grants/telecom-eval-callcentre/epsilonAfter", -0.1),
+	])
+	problems == {
+		"ledger.epsilonAfter must not be negative",
+		`ledger.grants["team-asr-callcentre"].epsilonAfter must be a number of at least 0 when set`,
+		`ledger.grants["telecom-eval-callcentre"].epsilonAfter must be a number of at least 0 when set`,
+	}
+	wrong_type := json.patch(composed, [testing.put("/ledger/epsilonAfter", "9.8")])
+	validation.problems == {"ledger.epsilonAfter must be a number when set, but it is a string"} with input as wrong_type
+}
+
 test_type_problems_helper if {
 	validation.type_problems({"a": {"b": 1}}, "x.", {"a": "object", "a.b": "string", "c": "array"}) == {
 		"x.a.b must be a string, but it is a number",
