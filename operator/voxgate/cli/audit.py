@@ -13,14 +13,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from kubernetes import client, config
-from kubernetes.config.config_exception import ConfigException
-
 from voxgate.audit.anchor import DEFAULT_ANCHOR_NAME, AnchorStore, StoredAnchor
 from voxgate.audit.errors import AuditError
 from voxgate.audit.record import AuditRecord
 from voxgate.audit.verify import ChainWalk, verify_file
 from voxgate.cli.errors import UsageError
+from voxgate.cli.kubeconfig import api_client
 
 DETAILS_WIDTH = 60
 
@@ -161,7 +159,7 @@ def _namespaced(text: str, option: str) -> tuple[str, str]:
 
 
 def _read_anchor(namespace: str, name: str, kubeconfig: str | None) -> StoredAnchor:
-    api = _api_client(kubeconfig)
+    api = api_client(kubeconfig)
     try:
         anchor = AnchorStore(api, namespace, name).read()
     except AuditError as error:
@@ -171,22 +169,3 @@ def _read_anchor(namespace: str, name: str, kubeconfig: str | None) -> StoredAnc
     if anchor is None:
         raise UsageError(f"no anchor ConfigMap {namespace}/{name} (nothing anchored yet?)")
     return anchor
-
-
-def _api_client(kubeconfig: str | None) -> client.ApiClient:
-    try:
-        api: client.ApiClient = config.new_client_from_config(
-            config_file=kubeconfig, persist_config=False
-        )
-        return api
-    except (ConfigException, OSError) as error:
-        if kubeconfig is None:
-            try:
-                config.load_incluster_config()
-            except ConfigException:
-                raise UsageError(
-                    "no kubeconfig found: pass --kubeconfig or set KUBECONFIG"
-                ) from None
-            return client.ApiClient()
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise UsageError(f"cannot load kubeconfig {kubeconfig}: {first_line}") from None

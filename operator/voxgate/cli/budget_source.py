@@ -9,36 +9,17 @@ from __future__ import annotations
 from typing import Any
 
 import urllib3
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config.config_exception import ConfigException
 
 from voxgate import API_GROUP, API_VERSION
 from voxgate.cli.errors import UsageError
+from voxgate.cli.kubeconfig import api_client
 from voxgate.privacy.ledger import Budget, Ledger, LedgerError, new_ledger
 from voxgate.privacy.store import LedgerStore, configmap_name
 
 HTTP_FORBIDDEN = 403
 HTTP_NOT_FOUND = 404
-
-
-def _api_client(kubeconfig: str | None) -> client.ApiClient:
-    try:
-        api: client.ApiClient = config.new_client_from_config(
-            config_file=kubeconfig, persist_config=False
-        )
-        return api
-    except (ConfigException, OSError) as error:
-        if kubeconfig is None:
-            try:
-                config.load_incluster_config()
-            except ConfigException:
-                raise UsageError(
-                    "no kubeconfig found: pass --kubeconfig or set KUBECONFIG"
-                ) from None
-            return client.ApiClient()
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error)
-        raise UsageError(f"cannot load kubeconfig {kubeconfig}: {first_line}") from None
 
 
 def _ledger_from_dataset(api: client.ApiClient, namespace: str, dataset: str) -> Ledger:
@@ -57,7 +38,7 @@ def _ledger_from_dataset(api: client.ApiClient, namespace: str, dataset: str) ->
 
 
 def load_ledger(namespace: str, dataset: str, kubeconfig: str | None) -> Ledger:
-    api = _api_client(kubeconfig)
+    api = api_client(kubeconfig)
     try:
         ledger = LedgerStore.from_api_client(api).read(namespace, dataset)
         return ledger if ledger is not None else _ledger_from_dataset(api, namespace, dataset)
