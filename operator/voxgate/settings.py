@@ -27,6 +27,10 @@ DEFAULT_OPA_URL = "http://127.0.0.1:8181"
 DEFAULT_POLICY_TIMEOUT_SECONDS = 2.0
 DEFAULT_AUDIT_PATH = Path("/var/lib/voxgate/audit/audit.jsonl")
 DEFAULT_PLAINTEXT_SIZE_LIMIT = "8Gi"
+DEFAULT_WEBHOOK_PORT = 9443
+DEFAULT_WEBHOOK_ADDRESS = "0.0.0.0"  # noqa: S104 - the API server reaches the pod over its IP
+# Members of this group may approve and revoke DataGrants (the admission webhook enforces it).
+DEFAULT_STEWARD_GROUP = "voxgate-stewards"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 # Same rule as TrainingJob.spec.image: a reference pinned by digest.
@@ -53,6 +57,12 @@ class OperatorSettings:
     policy_timeout_seconds: float = DEFAULT_POLICY_TIMEOUT_SECONDS
     audit_path: Path = DEFAULT_AUDIT_PATH
     plaintext_size_limit: str = DEFAULT_PLAINTEXT_SIZE_LIMIT
+    # The admission webhooks are served only when both files are set (the chart mounts them).
+    webhook_cert_file: Path | None = None
+    webhook_key_file: Path | None = None
+    webhook_port: int = DEFAULT_WEBHOOK_PORT
+    webhook_address: str = DEFAULT_WEBHOOK_ADDRESS
+    steward_group: str = DEFAULT_STEWARD_GROUP
 
     def __post_init__(self) -> None:
         if not _DNS_LABEL.match(self.namespace) or len(self.namespace) > 63:
@@ -78,6 +88,24 @@ class OperatorSettings:
                 f"plaintext_size_limit must be a quantity such as 8Gi, "
                 f"got {self.plaintext_size_limit!r}"
             )
+        self._check_webhook()
+
+    def _check_webhook(self) -> None:
+        if (self.webhook_cert_file is None) != (self.webhook_key_file is None):
+            missing = "webhook_key_file" if self.webhook_key_file is None else "webhook_cert_file"
+            raise SettingsError(f"{missing} must be set too when the other webhook file is set")
+        if isinstance(self.webhook_port, bool) or not 1 <= self.webhook_port <= 65535:
+            raise SettingsError(f"webhook_port must be 1..65535, got {self.webhook_port!r}")
+        if not self.webhook_address or any(c.isspace() for c in self.webhook_address):
+            raise SettingsError(
+                f"webhook_address must be an IP address or host name, got {self.webhook_address!r}"
+            )
+        if not self.steward_group.strip():
+            raise SettingsError("steward_group must not be empty")
+
+    @property
+    def webhooks_enabled(self) -> bool:
+        return self.webhook_cert_file is not None and self.webhook_key_file is not None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> OperatorSettings:
@@ -88,6 +116,8 @@ class OperatorSettings:
 
         port = text("BROKER_PORT", str(DEFAULT_BROKER_PORT))
         timeout = text("POLICY_TIMEOUT_SECONDS", str(DEFAULT_POLICY_TIMEOUT_SECONDS))
+        webhook_port = text("WEBHOOK_PORT", str(DEFAULT_WEBHOOK_PORT))
+        cert_file, key_file = text("WEBHOOK_CERT_FILE", ""), text("WEBHOOK_KEY_FILE", "")
         try:
             return cls(
                 namespace=text("NAMESPACE", DEFAULT_NAMESPACE),
@@ -98,6 +128,11 @@ class OperatorSettings:
                 policy_timeout_seconds=_number("policy_timeout_seconds", timeout),
                 audit_path=Path(text("AUDIT_PATH", str(DEFAULT_AUDIT_PATH))),
                 plaintext_size_limit=text("PLAINTEXT_SIZE_LIMIT", DEFAULT_PLAINTEXT_SIZE_LIMIT),
+                webhook_cert_file=Path(cert_file) if cert_file else None,
+                webhook_key_file=Path(key_file) if key_file else None,
+                webhook_port=_integer("webhook_port", webhook_port),
+                webhook_address=text("WEBHOOK_ADDRESS", DEFAULT_WEBHOOK_ADDRESS),
+                steward_group=text("STEWARD_GROUP", DEFAULT_STEWARD_GROUP),
             )
         except SettingsError as error:
             # Every message starts with the field's name; show the variable the user sets.

@@ -16,7 +16,8 @@ from typing import Any
 import kopf
 
 from voxgate import API_GROUP, API_VERSION
-from voxgate.handlers.runtime import anchor_forever, build_operator, configure
+from voxgate.handlers import admission as _admission  # noqa: F401 - registers the webhooks
+from voxgate.handlers.runtime import admission_server, anchor_forever, build_operator, configure
 from voxgate.reconcile import trainingjob
 from voxgate.reconcile.datagrant import reconcile_grant
 from voxgate.reconcile.speechdataset import reconcile_dataset
@@ -32,6 +33,7 @@ MAX_SLEEP_SECONDS = 3600.0
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
     memo.operator, anchorer = build_operator()
+    settings.admission.server = admission_server(memo.operator.settings)
     memo.anchoring = asyncio.create_task(anchor_forever(anchorer))
 
 

@@ -7,7 +7,7 @@ import datetime
 import logging
 import os
 import sys
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +67,30 @@ class TrailSink:
             ),
             details,
         )
+
+
+def admission_server(settings: OperatorSettings) -> kopf.WebhookServerProtocol:
+    """kopf's HTTPS server for the admission webhooks, or one that never listens.
+
+    kopf refuses to run admission handlers without a server, so "off" is a server that waits
+    forever; the API server then only calls webhooks that a WebhookConfiguration points at.
+    """
+    if settings.webhook_cert_file is None or settings.webhook_key_file is None:
+        log.warning("admission webhooks are off: VOXGATE_WEBHOOK_CERT_FILE/KEY_FILE are unset")
+        return _no_webhooks
+    # kopf re-reads the files every minute and restarts the listener when they change, so a
+    # renewed certificate (cert-manager, a rotated Secret) is picked up without a restart.
+    return kopf.WebhookServer(
+        addr=settings.webhook_address,
+        port=settings.webhook_port,
+        certfile=settings.webhook_cert_file,
+        pkeyfile=settings.webhook_key_file,
+    )
+
+
+async def _no_webhooks(_fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+    await asyncio.Event().wait()
+    yield kopf.WebhookClientConfig()  # never reached: the wait above does not end
 
 
 def api_client() -> client.ApiClient:

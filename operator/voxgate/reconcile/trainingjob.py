@@ -28,22 +28,15 @@ from voxgate.builders.progress import Progress, job_progress
 from voxgate.builders.workload import build_children
 from voxgate.policy import Decision, Denial
 from voxgate.policy.client import PolicyClient
-from voxgate.policy.inputs import (
-    DecisionInput,
-    LedgerView,
-    Requester,
-    dataset_key,
-    grants_for,
-    parents_of,
-    rfc3339,
-)
+from voxgate.policy.inputs import dataset_key, rfc3339
 from voxgate.privacy import ledger as ledgers
-from voxgate.privacy.accountant import epsilon as job_epsilon
 from voxgate.privacy.ledger import Budget, BudgetExceeded, EntryState
 from voxgate.privacy.params import DPSGDParams, InvalidDPParams
 from voxgate.privacy.store import LedgerStore
 from voxgate.reconcile import reasons
 from voxgate.reconcile.conditions import set_condition
+from voxgate.reconcile.decide import World as World  # noqa: PLC0414 - re-exported, moved there
+from voxgate.reconcile.decide import ask_policy, dp_params, gather
 from voxgate.reconcile.kube import KubeGateway
 from voxgate.settings import OperatorSettings
 
@@ -93,14 +86,6 @@ class Operator:
         return await asyncio.to_thread(function, *args)
 
 
-@dataclass(frozen=True)
-class World:
-    dataset: Object | None
-    parents: tuple[Object, ...] = ()
-    grants: tuple[Object, ...] = ()
-    ledger: ledgers.Ledger | None = None
-
-
 def subject(job: Mapping[str, Any]) -> dict[str, Any]:
     meta = job["metadata"]
     return {
@@ -125,28 +110,10 @@ async def reconcile(op: Operator, job: Object) -> Result:
     return await _admit(op, job)
 
 
-async def _gather(op: Operator, job: Object) -> World:
-    namespace, name = dataset_key(job)
-    dataset = await op.io(op.kube.get, "SpeechDataset", namespace, name)
-    if dataset is None:
-        return World(None)
-    siblings = await op.io(op.kube.list, "SpeechDataset", namespace)
-    grants = await op.io(op.kube.list, "DataGrant", namespace)
-    ledger = await op.io(op.ledger.read, namespace, name)
-    return World(dataset, parents_of(dataset, siblings), grants_for(dataset, grants), ledger)
-
-
-def ledger_view(world: World) -> LedgerView:
-    assert world.dataset is not None
-    if world.ledger is None:
-        return LedgerView.unused(world.dataset)
-    return LedgerView.from_summary(ledgers.summary(world.ledger))
-
-
 async def _admit(op: Operator, job: Object) -> Result:
     now = op.clock()
     begin = now
-    world = await _gather(op, job)
+    world = await gather(op, job)
     if world.dataset is None:
         namespace, name = dataset_key(job)
         message = f"SpeechDataset {namespace}/{name} does not exist (yet); retrying"
@@ -155,22 +122,10 @@ async def _admit(op: Operator, job: Object) -> Result:
             retry_after=DATASET_RETRY_SECONDS,
         )
     try:
-        params = _dp_params(job)
+        params = dp_params(job)
     except InvalidDPParams as error:
         return Result(pending_status(job, reasons.INVALID_PRIVACY, str(error), now))
-    eps = job_epsilon(params) if params else None
-    document = DecisionInput(
-        training_job=job,
-        dataset=world.dataset,
-        parents=world.parents,
-        grants=world.grants,
-        ledger=ledger_view(world),
-        epsilon=eps,
-        delta=params.delta if params else None,
-        requester=Requester.from_annotation(job),
-        now=now,
-    ).document()
-    decision = await op.policy.decide(document)
+    decision, eps = await ask_policy(op, job, world, params, now=now)
     metrics.DECISION_SECONDS.labels(source="reconciler").observe(
         (op.clock() - begin).total_seconds()
     )
@@ -239,11 +194,6 @@ async def _admit_allowed(
         job, decision, eps=eps, params=params, names=plan.names, expires=expires, now=now
     )
     return Result(status, [Event("Normal", reasons.ADMITTED, status["message"]), *events])
-
-
-def _dp_params(job: Mapping[str, Any]) -> DPSGDParams | None:
-    spec = job.get("spec", {}).get("privacy")
-    return DPSGDParams.from_spec(spec) if spec else None
 
 
 def _reserve(

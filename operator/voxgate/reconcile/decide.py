@@ -1,0 +1,134 @@
+"""The admission decision for a TrainingJob, shared by the reconciler and the validating webhook.
+
+Both gather the same world (the dataset, its parents, the grants for it, the privacy ledger),
+account the job's epsilon the same way and send OPA the same input, so `kubectl apply` and the
+job's status can never tell two different stories about one job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from voxgate.policy import Decision
+from voxgate.policy.inputs import (
+    DecisionInput,
+    GrantUse,
+    LedgerView,
+    Requester,
+    dataset_key,
+    grants_for,
+    parents_of,
+)
+from voxgate.privacy import ledger as ledgers
+from voxgate.privacy.accountant import epsilon as job_epsilon
+from voxgate.privacy.params import DPSGDParams
+
+if TYPE_CHECKING:
+    # Only for the annotation: trainingjob imports this module, not the other way round.
+    from voxgate.reconcile.trainingjob import Operator
+
+Object = dict[str, Any]
+
+
+class DatasetNotFound(LookupError):
+    """The SpeechDataset a TrainingJob names does not exist; the message names it."""
+
+
+@dataclass(frozen=True)
+class World:
+    dataset: Object | None
+    parents: tuple[Object, ...] = ()
+    grants: tuple[Object, ...] = ()
+    ledger: ledgers.Ledger | None = None
+
+
+async def gather(op: Operator, job: Object) -> World:
+    """The four reads at once: the validating webhook answers inside `kubectl apply`, so its
+    latency is the slowest read, not their sum. The ledger has the last word anyway (CAS)."""
+    namespace, name = dataset_key(job)
+    dataset, siblings, grants, ledger = await asyncio.gather(
+        op.io(op.kube.get, "SpeechDataset", namespace, name),
+        op.io(op.kube.list, "SpeechDataset", namespace),
+        op.io(op.kube.list, "DataGrant", namespace),
+        op.io(op.ledger.read, namespace, name),
+    )
+    if dataset is None:
+        return World(None)
+    return World(dataset, parents_of(dataset, siblings), grants_for(dataset, grants), ledger)
+
+
+def dp_params(job: Mapping[str, Any]) -> DPSGDParams | None:
+    """The job's DP-SGD parameters; raises InvalidDPParams when they are unusable."""
+    spec = job.get("spec", {}).get("privacy")
+    return DPSGDParams.from_spec(spec) if spec else None
+
+
+def ledger_view(world: World, params: DPSGDParams | None) -> LedgerView:
+    """The ledger as the policy sees it, with the composed epsilon this job would lead to."""
+    assert world.dataset is not None
+    view = (
+        LedgerView.unused(world.dataset)
+        if world.ledger is None
+        else LedgerView.from_summary(ledgers.summary(world.ledger))
+    )
+    if params is None:
+        return view
+    delta = float(world.dataset["spec"]["privacy"]["budget"]["delta"])
+    grants = {
+        name: GrantUse(
+            use.epsilon_used,
+            use.epsilon_reserved,
+            ledgers.epsilon_after(world.ledger, params, delta, name),
+        )
+        for name, use in {
+            **{g["metadata"]["name"]: GrantUse() for g in world.grants},
+            **view.grants,
+        }.items()
+    }
+    return dataclasses.replace(
+        view, grants=grants, epsilon_after=ledgers.epsilon_after(world.ledger, params, delta)
+    )
+
+
+async def ask_policy(
+    op: Operator,
+    job: Object,
+    world: World,
+    params: DPSGDParams | None,
+    *,
+    now: datetime.datetime,
+) -> tuple[Decision, float | None]:
+    """The decision for `job` in `world`, and the epsilon the job would spend (None without DP)."""
+    assert world.dataset is not None
+    eps = job_epsilon(params) if params else None
+    document = DecisionInput(
+        training_job=job,
+        dataset=world.dataset,
+        parents=world.parents,
+        grants=world.grants,
+        ledger=ledger_view(world, params),
+        epsilon=eps,
+        delta=params.delta if params else None,
+        requester=Requester.from_annotation(job),
+        now=now,
+    ).document()
+    return await op.policy.decide(document), eps
+
+
+async def decide_for(op: Operator, job: Object) -> tuple[Decision, float | None]:
+    """Gather, account and ask OPA, exactly as the reconciler does.
+
+    Raises DatasetNotFound when the dataset is missing and InvalidDPParams when spec.privacy is
+    unusable: there is nothing to ask the policy about in either case.
+    """
+    now = op.clock()
+    world = await gather(op, job)
+    if world.dataset is None:
+        namespace, name = dataset_key(job)
+        raise DatasetNotFound(f"SpeechDataset {namespace}/{name} does not exist")
+    return await ask_policy(op, job, world, dp_params(job), now=now)

@@ -1,0 +1,84 @@
+"""What `kubectl apply` shows for a decision: every denial, the decision id, one message."""
+
+from __future__ import annotations
+
+from prometheus_client import REGISTRY
+
+from voxgate.admission import audit_record, count_decision, decision_refusal, precheck_refusal
+from voxgate.audit.scrub import DETAIL_KEYS
+from voxgate.policy import Decision, Denial, Obligations, unavailable
+
+REVISION = "sha256:" + "ab12" * 16
+
+
+def decision(*denials: Denial) -> Decision:
+    return Decision(
+        allowed=not denials,
+        denials=denials,
+        obligations=Obligations(),
+        policy_revision=REVISION,
+        decision_id="d-42",
+    )
+
+
+def sample(result: str, code: str) -> float:
+    value = REGISTRY.get_sample_value(
+        "voxgate_decisions_total", {"source": "webhook", "result": result, "code": code}
+    )
+    return value or 0.0
+
+
+def test_allowed_is_no_refusal() -> None:
+    assert decision_refusal(decision()) is None
+
+
+def test_every_denial_is_in_one_message_with_the_decision_id() -> None:
+    refusal = decision_refusal(
+        decision(
+            Denial("DPRequired", "raw data needs differential privacy"),
+            Denial("RegistryNotApproved", "docker.io is not an approved registry"),
+        )
+    )
+    assert refusal == (
+        "TrainingJob denied (decision d-42, policy sha256:ab12ab12ab12): "
+        "DPRequired: raw data needs differential privacy; "
+        "RegistryNotApproved: docker.io is not an approved registry"
+    )
+
+
+def test_policy_unavailable_is_a_refusal_too() -> None:
+    refusal = decision_refusal(unavailable("no answer within 2s", decision_id="d-7"))
+    assert refusal is not None
+    assert refusal.startswith("TrainingJob denied (decision d-7): PolicyUnavailable: ")
+    assert "no answer within 2s" in refusal
+
+
+def test_precheck_refusal_names_the_code() -> None:
+    refusal = precheck_refusal("DatasetNotFound", "SpeechDataset d/x does not exist")
+    assert refusal.endswith("DatasetNotFound: SpeechDataset d/x does not exist")
+
+
+def test_decisions_are_counted_per_code_as_webhook() -> None:
+    before = sample("denied", "DPRequired"), sample("denied", "GrantMissing"), sample("allowed", "")
+    count_decision(decision(Denial("DPRequired", "m"), Denial("GrantMissing", "m")))
+    count_decision(decision())
+    after = sample("denied", "DPRequired"), sample("denied", "GrantMissing"), sample("allowed", "")
+    assert [a - b for a, b in zip(after, before, strict=True)] == [1.0, 1.0, 1.0]
+
+
+def test_audit_record_of_a_webhook_decision() -> None:
+    denied = decision(Denial("DPRequired", "m"), Denial("GrantMissing", "m"))
+    assert audit_record(denied, "alice") == (
+        "decision.denied",
+        {
+            "decisionId": "d-42",
+            "policyRevision": REVISION,
+            "source": "webhook",
+            "requester": "alice",
+            "codes": ["DPRequired", "GrantMissing"],
+        },
+    )
+    event, details = audit_record(decision(), "bob")
+    assert event == "decision.allowed" and details["codes"] == []
+    # Every key is one the audit trail accepts (it refuses records with any other key).
+    assert set(details) <= DETAIL_KEYS
