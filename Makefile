@@ -28,8 +28,13 @@ venv: $(VENV_STAMP) ## create or update the virtualenv in .venv/
 tools: ## build the pinned Go tools into bin/ (cached; rebuilt only when a pin changes)
 	hack/tools/build.sh
 
+.PHONY: chart-sync
+chart-sync: ## copy crds/ and the policy bundle into charts/voxgate (the chart's copies must not drift)
+	hack/chart-sync.sh
+
 .PHONY: lint
-lint: venv ## ruff, mypy --strict and the import-layer contracts
+lint: venv ## ruff, mypy --strict, the import-layer contracts, the chart's copies in step
+	hack/chart-sync.sh --check
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

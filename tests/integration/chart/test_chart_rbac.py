@@ -1,0 +1,252 @@
+"""The chart's RBAC is enough, and no more: the real operator runs under the chart's
+ServiceAccount (a TokenRequest token, nothing else) with the chart's ClusterRole, Role and
+backstop applied, takes a TrainingJob from admission to success and revokes its credentials;
+and `kubectl auth can-i` shows what that identity may not do.
+
+A control plane of this module's own: the backstop is installed for real. The webhook
+configurations are left out: their Service has no endpoints here (the operator runs as a local
+process), and the webhooks are tested in tests/integration/webhooks/.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+import pytest
+import yaml
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
+
+from voxgate.devcluster import ControlPlane
+from voxgate.devcluster.opa import OpaServer
+from voxgate.devcluster.processes import Component, free_port, http_ok
+from voxgate.policy.revision import policy_revision
+
+if TYPE_CHECKING:
+    from tests.integration.chart.conftest import Helm, TokenKubeconfig
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[3]
+CHART = REPO / "charts" / "voxgate"
+NAMESPACE, ACCOUNT = "voxgate-system", "voxgate"
+OPERATOR = f"system:serviceaccount:{NAMESPACE}:{ACCOUNT}"
+DATA, TEAM = "speech-data", "asr-team"
+PLURALS = {
+    "SpeechDataset": "speechdatasets",
+    "DataGrant": "datagrants",
+    "TrainingJob": "trainingjobs",
+}
+LEFT_OUT = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
+
+
+def example(relative: str) -> dict[str, Any]:
+    docs = yaml.safe_load_all((REPO / "examples" / relative).read_text())
+    obj = copy.deepcopy(next(d for d in docs if d and d["kind"] in PLURALS))
+    if obj["kind"] == "TrainingJob":
+        obj["metadata"]["namespace"] = TEAM
+        obj["spec"]["datasetRef"]["namespace"] = DATA
+    else:
+        obj["metadata"]["namespace"] = DATA
+    if obj["kind"] == "DataGrant":
+        obj["spec"]["grantee"]["namespace"] = TEAM
+    return cast(dict[str, Any], obj)
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@pytest.fixture(scope="module")
+def chart_rbac(isolated_plane: ControlPlane, helm: Helm) -> ControlPlane:
+    """The rendered chart (minimal values) applied for real, but for the webhook configs."""
+    plane = isolated_plane
+    core = client.CoreV1Api(plane.api_client())
+    for name in (NAMESPACE, DATA, TEAM):
+        core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    manifests = helm.manifests(CHART / "ci" / "minimal-values.yaml", namespace=NAMESPACE)
+    kept = [m for m in manifests if m["kind"] not in LEFT_OUT]
+    plane.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(kept))
+    return plane
+
+
+@pytest.fixture(scope="module")
+def operator(
+    chart_rbac: ControlPlane,
+    tmp_path_factory: pytest.TempPathFactory,
+    service_account_kubeconfig: TokenKubeconfig,
+) -> Iterator[Component]:
+    state = tmp_path_factory.mktemp("operator-as-chart-sa")
+    # The chart's own copy of the bundle, as the sidecar loads it.
+    opa = OpaServer(CHART / "files" / "policies", state / "opa")
+    opa.start()
+    kubeconfig = service_account_kubeconfig(chart_rbac, NAMESPACE, ACCOUNT, state / "sa.kubeconfig")
+    port = free_port()
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(kubeconfig),
+        VOXGATE_NAMESPACE=NAMESPACE,
+        VOXGATE_OPA_URL=opa.url,
+        VOXGATE_AUDIT_PATH=str(state / "audit" / "audit.jsonl"),
+    )
+    process = Component(
+        "voxgate-operator-as-chart-sa",
+        [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
+         f"--liveness=http://127.0.0.1:{port}/healthz"],
+        state / "operator.log",
+    )  # fmt: skip
+    process.start(supervised=True, env=env)
+    chart_rbac.extra_logs.append(process)
+    try:
+        deadline = time.monotonic() + 60
+        while not http_ok(f"http://127.0.0.1:{port}/healthz"):
+            if process.exit_code() is not None or time.monotonic() > deadline:
+                pytest.fail(f"operator did not start:\n{process.log_tail(80)}")
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.stop()
+        opa.stop()
+
+
+def wait_for(what: str, probe: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def test_the_operator_runs_a_job_end_to_end_under_the_charts_rbac(
+    chart_rbac: ControlPlane, operator: Component
+) -> None:
+    api = chart_rbac.api_client()
+    custom, core, batch = (
+        client.CustomObjectsApi(api),
+        client.CoreV1Api(api),
+        client.BatchV1Api(api),
+    )
+
+    def create(obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        return cast(dict[str, Any], custom.create_namespaced_custom_object(
+            "voxgate.io", "v1alpha1", meta["namespace"], PLURALS[obj["kind"]], obj))  # fmt: skip
+
+    def phase(name: str) -> tuple[str | None, dict[str, Any]]:
+        job = cast(dict[str, Any], custom.get_namespaced_custom_object(
+            "voxgate.io", "v1alpha1", TEAM, "trainingjobs", name))  # fmt: skip
+        return (job.get("status") or {}).get("phase"), job
+
+    create(example("datasets/callcentre-2024.yaml"))
+    create(example("grants/callcentre-team-asr.yaml"))
+    job = create(example("jobs/admit-asr-callcentre-dp.yaml"))
+    name = job["metadata"]["name"]
+    settled = ("Admitted", "Denied")
+    got, admitted = wait_for("a decision", lambda: (p := phase(name))[0] in settled and p)
+    assert got == "Admitted", admitted["status"]
+    assert admitted["status"]["decision"]["policyRevision"] == policy_revision(REPO / "policies")
+
+    # Every child was made by the operator's ServiceAccount, through the backstop.
+    core.read_namespaced_service_account(f"{name}-trainer", TEAM)
+    core.read_namespaced_config_map(f"{name}-dp", TEAM)
+    core.read_namespaced_service(name, TEAM)
+    client.NetworkingV1Api(api).read_namespaced_network_policy(f"{name}-isolation", TEAM)
+
+    def plain(model: object) -> Any:
+        return api.sanitize_for_serialization(model)
+
+    template = plain(batch.read_namespaced_job(name, TEAM))["spec"]["template"]
+    assert template["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "voxgate"
+    ledger = plain(core.read_namespaced_config_map("voxgate-ledger-callcentre-2024", DATA))
+    assert list(json.loads(ledger["data"]["ledger.json"])["entries"]) == [job["metadata"]["uid"]]
+
+    # The Job runs and succeeds: charged, settled, and the job's credentials revoked.
+    batch.patch_namespaced_job_status(name, TEAM, {"status": {"startTime": now(), "active": 1}})
+    wait_for("Running", lambda: phase(name)[0] == "Running")
+    done = {"active": 0, "succeeded": 1, "completionTime": now(), "conditions": [
+        {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now()},
+        {"type": "Complete", "status": "True", "lastTransitionTime": now()}]}  # fmt: skip
+    batch.patch_namespaced_job_status(name, TEAM, {"status": done})
+    wait_for("Succeeded", lambda: phase(name)[0] == "Succeeded")
+
+    def account_gone() -> bool:
+        try:
+            core.read_namespaced_service_account(f"{name}-trainer", TEAM)
+        except ApiException as error:
+            return bool(error.status == 404)
+        return False
+
+    wait_for("the job's ServiceAccount to be deleted", account_gone)
+    # The audit anchor, in the operator's namespace (the Role), through the backstop.
+    anchor = wait_for(
+        "the audit anchor",
+        lambda: [
+            c
+            for c in plain(core.list_namespaced_config_map(NAMESPACE))["items"]
+            if c["metadata"]["name"] == "voxgate-audit-anchor"
+        ],
+        timeout=30,
+    )[0]
+    assert int(anchor["data"]["seq"]) >= 1
+    log = operator.log_path.read_text()
+    for sign in ("Forbidden", " 403", "Not enough permissions"):
+        assert sign not in log, operator.log_tail(60)
+
+
+CAN = [
+    ("watch", "trainingjobs.voxgate.io", None),
+    ("patch", "trainingjobs.voxgate.io/status", TEAM),
+    ("create", "tokenreviews.authentication.k8s.io", None),
+    ("get", "pods", TEAM),
+    ("get", "secrets", NAMESPACE),
+    ("update", "configmaps", DATA),
+    ("create", "jobs.batch", TEAM),
+    ("delete", "serviceaccounts", TEAM),
+    ("create", "events.events.k8s.io", TEAM),
+]
+CANNOT = [
+    ("get", "secrets", DATA),  # KEKs are read only in the operator's namespace
+    ("list", "secrets", NAMESPACE),
+    ("create", "secrets", NAMESPACE),
+    ("create", "pods", TEAM),  # the Job controller makes pods, not the operator
+    ("create", "pods/exec", TEAM),
+    ("create", "pods/ephemeralcontainers", TEAM),
+    ("delete", "configmaps", DATA),  # ledgers are never deleted
+    ("list", "configmaps", DATA),
+    ("update", "trainingjobs.voxgate.io", TEAM),
+    ("delete", "trainingjobs.voxgate.io", TEAM),
+    ("create", "serviceaccounts/token", TEAM),
+    ("create", "rolebindings.rbac.authorization.k8s.io", TEAM),
+    ("list", "namespaces", None),
+    ("create", "customresourcedefinitions.apiextensions.k8s.io", None),
+    ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
+    ("delete", "validatingadmissionpolicybindings.admissionregistration.k8s.io", None),
+    ("get", "nodes", None),
+]
+
+
+@pytest.mark.parametrize(("verb", "resource", "namespace"), CAN + CANNOT)
+def test_what_the_operators_identity_may_and_may_not_do(
+    chart_rbac: ControlPlane, verb: str, resource: str, namespace: str | None
+) -> None:
+    where = ["-n", namespace] if namespace else ["--all-namespaces"]
+    # kubectl reads TYPE/NAME, so a subresource goes in its own flag.
+    kind, _, subresource = resource.partition("/")
+    extra = [f"--subresource={subresource}"] if subresource else []
+    result = chart_rbac.kubectl(
+        "auth", "can-i", verb, kind, *extra, *where, f"--as={OPERATOR}", check=False
+    )
+    answer = result.stdout.strip()
+    assert answer == ("yes" if (verb, resource, namespace) in CAN else "no"), (
+        f"{verb} {resource} in {namespace or 'all namespaces'}: {answer} {result.stderr}"
+    )
