@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -130,3 +130,60 @@ class World:
 @pytest.fixture
 def world(control_plane: ControlPlane, operator_process: Component) -> World:
     return World(control_plane)
+
+
+@pytest.fixture
+def make_world() -> type[World]:
+    """The World class, for tests that bring a control plane of their own."""
+    return World
+
+
+def isolated_plane_for(state: Path) -> Iterator[ControlPlane]:
+    """A control plane with the CRDs and the operator's namespace, for one test module."""
+    plane = ControlPlane(state)
+    plane.start()
+    crd_dir = REPO / "crds"
+    plane.kubectl("apply", "--server-side", "-f", str(crd_dir))
+    plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(crd_dir))
+    core = client.CoreV1Api(plane.api_client())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="voxgate-system")))
+    yield plane
+    plane.stop()
+
+
+@pytest.fixture(scope="module")
+def isolated_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlPlane]:
+    """A control plane of the test module's own: no other operator reconciles its objects."""
+    yield from isolated_plane_for(tmp_path_factory.mktemp("isolated-plane"))
+
+
+OperatorStarter = Callable[[ControlPlane, OpaServer, Path, int], Component]
+
+
+@pytest.fixture
+def start_operator() -> OperatorStarter:
+    return launch_operator
+
+
+def launch_operator(plane: ControlPlane, opa: OpaServer, state: Path, run: int) -> Component:
+    port = free_port()
+    env = dict(
+        os.environ,
+        KUBECONFIG=str(plane.kubeconfig),
+        VOXGATE_OPA_URL=opa.url,
+        # One trail per control plane: its head is anchored in that plane, and a restarted
+        # operator must find the same file (or it refuses to continue, as it should).
+        VOXGATE_AUDIT_PATH=str(plane.state_dir / "audit.jsonl"),
+    )
+    operator = Component(
+        f"voxgate-operator-{run}",
+        [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
+         f"--liveness=http://127.0.0.1:{port}/healthz"],
+        state / f"operator-{run}.log",
+    )  # fmt: skip
+    operator.start(supervised=True, env=env)
+    deadline = time.monotonic() + 60
+    while not http_ok(f"http://127.0.0.1:{port}/healthz"):
+        assert operator.exit_code() is None and time.monotonic() < deadline, operator.log_tail()
+        time.sleep(0.05)
+    return operator
