@@ -71,8 +71,13 @@ dev-down: venv ## stop it
 	$(BIN)/voxgate dev down
 
 .PHONY: bench
-bench: venv tools ## run the benchmarks and rewrite bench/results/
+bench: venv tools ## run every benchmark and rewrite bench/results/ (about 15 minutes)
 	$(BIN)/python bench/controlplane_startup.py
+	$(BIN)/python bench/policy_bench.py
+	$(BIN)/python bench/privacy_bench.py accountant
+	$(BIN)/python bench/sealed_bench.py --repeat 3
+	$(BIN)/python bench/operator_bench.py
+	$(BIN)/python bench/webhook_bench.py
 
 .PHONY: clean
 clean: ## remove caches (keeps bin/ and .venv/)

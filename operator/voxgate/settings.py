@@ -7,6 +7,7 @@ fails at start-up with a readable message instead of admitting jobs it cannot ru
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import re
 from collections.abc import Mapping
@@ -57,6 +58,14 @@ class OperatorSettings:
     policy_timeout_seconds: float = DEFAULT_POLICY_TIMEOUT_SECONDS
     audit_path: Path = DEFAULT_AUDIT_PATH
     plaintext_size_limit: str = DEFAULT_PLAINTEXT_SIZE_LIMIT
+    # The key broker is served only when both files are set (the chart mounts them).
+    broker_cert_file: Path | None = None
+    broker_key_file: Path | None = None
+    # The CA that signed the broker's certificate (the file, and its PEM, which the process
+    # reads at start-up with with_broker_ca()): it travels to each job in its ConfigMap so the
+    # unseal step can verify the broker (empty: the unseal image's trust store decides).
+    broker_ca_file: Path | None = None
+    broker_ca_pem: str = ""
     # The admission webhooks are served only when both files are set (the chart mounts them).
     webhook_cert_file: Path | None = None
     webhook_key_file: Path | None = None
@@ -89,6 +98,28 @@ class OperatorSettings:
                 f"got {self.plaintext_size_limit!r}"
             )
         self._check_webhook()
+        self._check_broker()
+
+    def _check_broker(self) -> None:
+        if (self.broker_cert_file is None) != (self.broker_key_file is None):
+            missing = "broker_key_file" if self.broker_key_file is None else "broker_cert_file"
+            raise SettingsError(f"{missing} must be set too when the other broker file is set")
+
+    def with_broker_ca(self) -> OperatorSettings:
+        """These settings with the broker CA's PEM read from broker_ca_file."""
+        if self.broker_ca_file is None:
+            return self
+        try:
+            pem = self.broker_ca_file.read_text()
+        except OSError as error:
+            raise SettingsError(
+                f"broker_ca_file: cannot read {self.broker_ca_file} ({error.strerror})"
+            ) from None
+        return dataclasses.replace(self, broker_ca_pem=pem)
+
+    @property
+    def broker_enabled(self) -> bool:
+        return self.broker_cert_file is not None and self.broker_key_file is not None
 
     def _check_webhook(self) -> None:
         if (self.webhook_cert_file is None) != (self.webhook_key_file is None):
@@ -118,6 +149,8 @@ class OperatorSettings:
         timeout = text("POLICY_TIMEOUT_SECONDS", str(DEFAULT_POLICY_TIMEOUT_SECONDS))
         webhook_port = text("WEBHOOK_PORT", str(DEFAULT_WEBHOOK_PORT))
         cert_file, key_file = text("WEBHOOK_CERT_FILE", ""), text("WEBHOOK_KEY_FILE", "")
+        broker_cert, broker_key = text("BROKER_CERT_FILE", ""), text("BROKER_KEY_FILE", "")
+        broker_ca_file = text("BROKER_CA_FILE", "")
         try:
             return cls(
                 namespace=text("NAMESPACE", DEFAULT_NAMESPACE),
@@ -128,6 +161,9 @@ class OperatorSettings:
                 policy_timeout_seconds=_number("policy_timeout_seconds", timeout),
                 audit_path=Path(text("AUDIT_PATH", str(DEFAULT_AUDIT_PATH))),
                 plaintext_size_limit=text("PLAINTEXT_SIZE_LIMIT", DEFAULT_PLAINTEXT_SIZE_LIMIT),
+                broker_cert_file=Path(broker_cert) if broker_cert else None,
+                broker_key_file=Path(broker_key) if broker_key else None,
+                broker_ca_file=Path(broker_ca_file) if broker_ca_file else None,
                 webhook_cert_file=Path(cert_file) if cert_file else None,
                 webhook_key_file=Path(key_file) if key_file else None,
                 webhook_port=_integer("webhook_port", webhook_port),

@@ -38,6 +38,8 @@ DATA_DIR = "/data"
 TOKEN_DIR = "/var/run/secrets/voxgate"  # noqa: S105 - a mount path
 TOKEN_FILE = "token"  # noqa: S105 - a file name
 DP_DIR = str(DEFAULT_CONFIG_PATH.parent)
+# The broker's CA travels in the job's ConfigMap next to the DP settings.
+BROKER_CA_FILE_NAME = "broker-ca.crt"
 TMP_DIR = "/tmp"  # noqa: S108 - a mount point inside the pod, backed by its own emptyDir
 ENV_DATA_DIR = "VOXGATE_DATA_DIR"
 
@@ -117,7 +119,14 @@ def unseal_command(plan: WorkloadPlan) -> list[str]:
         UNSEAL_OUT_DIR,
         "--token-file",
         posixpath.join(TOKEN_DIR, TOKEN_FILE),
-    ]
+        # The key the steward declared: a manifest signed by anyone else is refused.
+        "--public-key",
+        str(plan.dataset["spec"]["encryption"]["signingPublicKey"]),
+    ] + (
+        ["--broker-ca", posixpath.join(DP_DIR, BROKER_CA_FILE_NAME)]
+        if plan.settings.broker_ca_pem
+        else []
+    )
 
 
 def unseal_container(plan: WorkloadPlan, worker: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
@@ -130,6 +139,7 @@ def unseal_container(plan: WorkloadPlan, worker: Mapping[str, Mapping[str, str]]
             _mount(SEALED_VOLUME, SEALED_DIR, read_only=True),
             _mount(PLAINTEXT_VOLUME, UNSEAL_OUT_DIR, read_only=False),
             _mount(TOKEN_VOLUME, TOKEN_DIR, read_only=True),
+            _mount(DP_VOLUME, DP_DIR, read_only=True),
         ],
     }
     if resources := unseal_resources(worker):

@@ -14,7 +14,7 @@ from typing import Any
 from voxgate.builders.names import JOB_UID_ANNOTATION, ChildNames
 from voxgate.builders.network import build_network_policy
 from voxgate.builders.plan import WorkloadPlan
-from voxgate.builders.pod import pod_template
+from voxgate.builders.pod import BROKER_CA_FILE_NAME, pod_template
 from voxgate.privacy.runtime import SETTINGS_FILE_NAME, dp_settings_document
 
 
@@ -62,7 +62,14 @@ def build_config_map(plan: WorkloadPlan) -> dict[str, Any]:
         # A job without DP gets an empty ConfigMap (the trainer's DP loader then refuses to start
         # rather than invent settings). Immutable: what the ledger was charged for cannot change
         # under a running trainer.
-        "data": {SETTINGS_FILE_NAME: settings} if settings is not None else {},
+        "data": {
+            **({SETTINGS_FILE_NAME: settings} if settings is not None else {}),
+            **(
+                {BROKER_CA_FILE_NAME: plan.settings.broker_ca_pem}
+                if plan.settings.broker_ca_pem
+                else {}
+            ),
+        },
         "immutable": True,
     }
 

@@ -31,7 +31,7 @@ def _run(args: argparse.Namespace) -> int:
     from voxgate.settings import OperatorSettings, SettingsError  # noqa: PLC0415
 
     try:
-        OperatorSettings.from_env(os.environ)
+        OperatorSettings.from_env(os.environ).with_broker_ca()
     except SettingsError as error:
         raise UsageError(str(error)) from None
     logging.basicConfig(

@@ -16,8 +16,15 @@ from typing import Any
 import kopf
 
 from voxgate import API_GROUP, API_VERSION
+from voxgate.builders.progress import job_progress
 from voxgate.handlers import admission as _admission  # noqa: F401 - registers the webhooks
-from voxgate.handlers.runtime import admission_server, anchor_forever, build_operator, configure
+from voxgate.handlers.runtime import (
+    admission_server,
+    anchor_forever,
+    build_operator,
+    configure,
+    start_broker,
+)
 from voxgate.reconcile import trainingjob
 from voxgate.reconcile.datagrant import reconcile_grant
 from voxgate.reconcile.speechdataset import reconcile_dataset
@@ -35,6 +42,7 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.operator, anchorer = build_operator()
     settings.admission.server = admission_server(memo.operator.settings)
     memo.anchoring = asyncio.create_task(anchor_forever(anchorer))
+    memo.broker = await start_broker(memo.operator)
 
 
 @kopf.on.cleanup()
@@ -43,6 +51,9 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     anchoring: asyncio.Task[None] | None = memo.get("anchoring")
     if anchoring is not None:
         anchoring.cancel()
+    broker = memo.get("broker")
+    if broker is not None:
+        await broker.close()
     if operator is not None:
         await operator.policy.close()
 
@@ -82,7 +93,8 @@ async def training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 async def worker_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The Job's progress flows back into its TrainingJob's status."""
     owner = body["metadata"].get("labels", {}).get("voxgate.io/training-job")
-    if not owner:
+    if not owner or job_progress(body.get("status")).phase == "Admitted":
+        # No worker has started: the admission status already says all there is to say.
         return
     operator: Operator = memo.operator
     namespace = body["metadata"]["namespace"]

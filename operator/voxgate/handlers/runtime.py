@@ -15,6 +15,12 @@ import kopf
 from kubernetes import client, config
 
 from voxgate.audit import Anchorer, AnchorError, AnchorStore, AuditTrail, FsyncPolicy, Subject
+from voxgate.broker.server import (
+    BrokerServer,
+    BrokerSettings,
+    secret_kek_provider_factory,
+    serve_broker,
+)
 from voxgate.policy.client import PolicyClient
 from voxgate.privacy.store import LedgerStore
 from voxgate.reconcile.kube import KubeGateway
@@ -106,7 +112,9 @@ def api_client() -> client.ApiClient:
 
 
 def build_operator(environ: Mapping[str, str] | None = None) -> tuple[Operator, Anchorer]:
-    settings = OperatorSettings.from_env(os.environ if environ is None else environ)
+    settings = OperatorSettings.from_env(
+        os.environ if environ is None else environ
+    ).with_broker_ca()
     api = api_client()
     settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
     anchors = AnchorStore(api, settings.namespace)
@@ -140,3 +148,24 @@ async def anchor_forever(anchorer: Anchorer) -> None:
         except AnchorError as error:
             log.warning("audit anchor not written: %s", error)
         await asyncio.sleep(ANCHOR_TICK_SECONDS)
+
+
+async def start_broker(operator: Operator) -> BrokerServer | None:
+    """The key broker in this process, when its certificate is configured."""
+    settings = operator.settings
+    if settings.broker_cert_file is None or settings.broker_key_file is None:
+        log.warning("key broker is off: VOXGATE_BROKER_CERT_FILE/KEY_FILE are unset")
+        return None
+    api = operator.kube.api_client
+    audit = operator.audit
+    broker_audit = TrailSink(audit.trail, "broker") if isinstance(audit, TrailSink) else audit
+    return await serve_broker(
+        BrokerSettings(
+            cert_file=settings.broker_cert_file,
+            key_file=settings.broker_key_file,
+            port=settings.broker_port,
+        ),
+        api,
+        secret_kek_provider_factory(api, settings.namespace),
+        broker_audit,
+    )

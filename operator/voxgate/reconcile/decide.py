@@ -68,13 +68,22 @@ def dp_params(job: Mapping[str, Any]) -> DPSGDParams | None:
     return DPSGDParams.from_spec(spec) if spec else None
 
 
-def ledger_view(world: World, params: DPSGDParams | None) -> LedgerView:
-    """The ledger as the policy sees it, with the composed epsilon this job would lead to."""
+def ledger_view(world: World, params: DPSGDParams | None, job_uid: str) -> LedgerView:
+    """The ledger as the policy sees it, with the composed epsilon this job would lead to.
+
+    The job's own entry is left out: a pass that runs again after a crash (or a retry) must not
+    find its earlier reservation standing in its own way.
+    """
     assert world.dataset is not None
+    ledger = world.ledger
+    if ledger is not None:
+        ledger = dataclasses.replace(
+            ledger, entries=tuple(e for e in ledger.entries if e.uid != job_uid)
+        )
     view = (
         LedgerView.unused(world.dataset)
-        if world.ledger is None
-        else LedgerView.from_summary(ledgers.summary(world.ledger))
+        if ledger is None
+        else LedgerView.from_summary(ledgers.summary(ledger))
     )
     if params is None:
         return view
@@ -83,7 +92,7 @@ def ledger_view(world: World, params: DPSGDParams | None) -> LedgerView:
         name: GrantUse(
             use.epsilon_used,
             use.epsilon_reserved,
-            ledgers.epsilon_after(world.ledger, params, delta, name),
+            ledgers.epsilon_after(ledger, params, delta, name),
         )
         for name, use in {
             **{g["metadata"]["name"]: GrantUse() for g in world.grants},
@@ -91,7 +100,7 @@ def ledger_view(world: World, params: DPSGDParams | None) -> LedgerView:
         }.items()
     }
     return dataclasses.replace(
-        view, grants=grants, epsilon_after=ledgers.epsilon_after(world.ledger, params, delta)
+        view, grants=grants, epsilon_after=ledgers.epsilon_after(ledger, params, delta)
     )
 
 
@@ -111,7 +120,7 @@ async def ask_policy(
         dataset=world.dataset,
         parents=world.parents,
         grants=world.grants,
-        ledger=ledger_view(world, params),
+        ledger=ledger_view(world, params, str(job["metadata"].get("uid", ""))),
         epsilon=eps,
         delta=params.delta if params else None,
         requester=Requester.from_annotation(job),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -115,6 +116,19 @@ def installed(
     plane.kubectl("create", "rolebinding", "operator-pod-maker", "-n", TEAM, "--role=pod-maker",
                   f"--serviceaccount={NAMESPACE}:{OPERATOR}")  # fmt: skip
     kubeconfig = service_account_kubeconfig(plane, NAMESPACE, OPERATOR, tmp / "operator.kubeconfig")
+    # The API server loads admission policies asynchronously: wait (with server-side dry runs,
+    # which leave nothing behind) until the backstop is enforced before the tests try it.
+    probe = plane.user("mallory", ["devs"])
+    deadline = time.monotonic() + 30
+    while True:
+        attempt = plane.kubectl(
+            "create", "--dry-run=server", "-f", "-", user=probe, input=pod("probe", MANAGED),
+            check=False,
+        )  # fmt: skip
+        if attempt.returncode != 0 and REFUSED_BY in attempt.stderr:
+            break
+        assert time.monotonic() < deadline, f"backstop never enforced: {attempt.stderr}"
+        time.sleep(0.2)
     return Installed(plane, helm, kubeconfig, tmp, kubectl_with)
 
 

@@ -16,7 +16,7 @@ import yaml
 from kubernetes import client
 
 from voxgate import API_GROUP, API_VERSION
-from voxgate.devcluster import ControlPlane
+from voxgate.devcluster import ControlPlane, pki
 from voxgate.devcluster.opa import OpaServer
 from voxgate.devcluster.processes import Component, free_port, http_ok
 
@@ -49,11 +49,23 @@ def operator_process(
     # The operator's own namespace, where it anchors its audit trail.
     core = client.CoreV1Api(control_plane.api_client())
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name="voxgate-system")))
+    # The key broker's serving certificate, from the plane's serving CA (so tests trust it).
+    server_ca = pki.load_ca(
+        pki.KeyPair(
+            control_plane.pki_dir / "server-ca.crt", control_plane.pki_dir / "server-ca.key"
+        )
+    )
+    broker_tls = server_ca.issue(state, "broker", "voxgate-broker", server_names=("127.0.0.1",))
+    broker_port = free_port()
     env = dict(
         os.environ,
         KUBECONFIG=str(control_plane.kubeconfig),
         VOXGATE_OPA_URL=policy_server.url,
         VOXGATE_AUDIT_PATH=str(state / "audit.jsonl"),
+        VOXGATE_BROKER_CERT_FILE=str(broker_tls.cert_path),
+        VOXGATE_BROKER_KEY_FILE=str(broker_tls.key_path),
+        VOXGATE_BROKER_PORT=str(broker_port),
+        VOXGATE_BROKER_URL=f"https://127.0.0.1:{broker_port}",
     )
     operator = Component(
         "voxgate-operator",
@@ -62,6 +74,7 @@ def operator_process(
         state / "operator.log",
     )  # fmt: skip
     operator.start(supervised=True, env=env)
+    (state / "broker-url").write_text(env["VOXGATE_BROKER_URL"])
     deadline = time.monotonic() + 60
     while not http_ok(f"http://127.0.0.1:{port}/healthz"):
         if operator.exit_code() is not None or time.monotonic() > deadline:
@@ -71,6 +84,12 @@ def operator_process(
     yield operator
     control_plane.extra_logs.remove(operator)
     operator.stop()
+
+
+@pytest.fixture(scope="session")
+def broker_url(operator_process: Component) -> str:
+    """Where the session's operator serves the key broker."""
+    return (operator_process.log_path.parent / "broker-url").read_text()
 
 
 class World:

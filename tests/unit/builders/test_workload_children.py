@@ -179,7 +179,7 @@ def test_volumes(children: Children) -> None:
     assert tmp["sizeLimit"] == "256Mi"
 
 
-def test_unseal_init_container(children: Children) -> None:
+def test_unseal_init_container(inputs: Inputs, children: Children) -> None:
     (unseal,) = pod_spec(children)["initContainers"]
     assert unseal["image"] == "registry.example.org/voxgate/voxgate@sha256:" + "0" * 64
     assert unseal["command"] == [
@@ -197,11 +197,14 @@ def test_unseal_init_container(children: Children) -> None:
         "/plaintext",
         "--token-file",
         "/var/run/secrets/voxgate/token",
+        "--public-key",
+        inputs.dataset["spec"]["encryption"]["signingPublicKey"],
     ]
     assert mounts(unseal) == {
         "sealed": ("/sealed", True),
         "plaintext": ("/plaintext", False),
         "broker-token": ("/var/run/secrets/voxgate", True),
+        "dp-settings": ("/etc/voxgate/dp", True),
     }
     # CPU and memory of a worker (it fills the memory-backed volume), never the GPU.
     assert unseal["resources"] == {
@@ -350,3 +353,12 @@ def test_children_share_no_mutable_parts(inputs: Inputs) -> None:
     assert "x" not in children.service["metadata"]["labels"]
     assert "x" not in children.job["spec"]["template"]["metadata"]["labels"]
     assert inputs.job["spec"]["args"] == ["--recipe=conformer-m", "--data=/data"]
+
+
+def test_broker_ca_travels_in_the_jobs_config_map_to_the_unseal_step(inputs: Inputs) -> None:
+    pem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+    inputs.settings = OperatorSettings(broker_ca_pem=pem)
+    built = build_children(inputs.plan())
+    assert built.config_map["data"]["broker-ca.crt"] == pem
+    (unseal,) = pod_spec(built)["initContainers"]
+    assert unseal["command"][-2:] == ["--broker-ca", "/etc/voxgate/dp/broker-ca.crt"]
