@@ -11,6 +11,7 @@ import asyncio
 import copy
 import datetime
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 import kopf
@@ -27,6 +28,7 @@ from voxgate.handlers.runtime import (
 )
 from voxgate.reconcile import trainingjob
 from voxgate.reconcile.datagrant import reconcile_grant
+from voxgate.reconcile.kube import without_bookkeeping
 from voxgate.reconcile.speechdataset import reconcile_dataset
 from voxgate.reconcile.trainingjob import Operator, Result
 
@@ -58,14 +60,19 @@ async def cleanup(memo: kopf.Memo, **_: Any) -> None:
         await operator.policy.close()
 
 
-async def _apply(operator: Operator, kind: str, body: kopf.Body, result: Result) -> None:
+async def _apply(operator: Operator, kind: str, body: Mapping[str, Any], result: Result) -> None:
     meta = body["metadata"]
-    current = dict(body.get("status") or {})
-    if result.status != current:
+    if result.status != _status(body):
         await operator.io(
             operator.kube.patch_status, kind, meta["namespace"], meta["name"], result.status
         )
-    regarding = {"apiVersion": body["apiVersion"], "kind": kind, "metadata": dict(meta)}
+    await _post_events(operator, kind, body, result)
+
+
+async def _post_events(
+    operator: Operator, kind: str, body: Mapping[str, Any], result: Result
+) -> None:
+    regarding = {"apiVersion": body["apiVersion"], "kind": kind, "metadata": dict(body["metadata"])}
     for event in result.events:
         await operator.io(
             lambda e=event: operator.kube.event(
@@ -74,15 +81,22 @@ async def _apply(operator: Operator, kind: str, body: kopf.Body, result: Result)
         )
 
 
+def _deleted(type: str | None = None, **_: Any) -> bool:  # kopf passes the watch event type
+    return type == "DELETED"
+
+
 # -- TrainingJob -----------------------------------------------------------------------------
 
 
 @kopf.on.resume(API_GROUP, API_VERSION, "trainingjobs")
 @kopf.on.create(API_GROUP, API_VERSION, "trainingjobs")
-async def training_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+async def training_job(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: Any) -> None:
+    """The status goes out in kopf's own patch, together with kopf's bookkeeping: one write."""
     operator: Operator = memo.operator
     result = await trainingjob.reconcile(operator, _plain(body))
-    await _apply(operator, "TrainingJob", body, result)
+    if result.status != _status(body):
+        patch.setdefault("status", {}).update(result.status)
+    await _post_events(operator, "TrainingJob", body, result)
     if result.retry_after is not None:
         raise kopf.TemporaryError(
             result.status.get("message", "retrying"), delay=result.retry_after
@@ -101,11 +115,16 @@ async def worker_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     job = await operator.io(operator.kube.get, "TrainingJob", namespace, owner)
     if job is None or (job.get("status") or {}).get("phase") not in trainingjob.LIVE_PHASES:
         return
+    job = _plain(job)
     result = await trainingjob.reconcile(operator, job)
-    await _apply(operator, "TrainingJob", kopf.Body(job), result)
+    await _apply(operator, "TrainingJob", job, result)
 
 
-@kopf.on.delete(API_GROUP, API_VERSION, "trainingjobs")
+# No finalizer (no on.delete handler, which needs one to be sure to run): a deleted job's children,
+# its ServiceAccount and Job included, go with it through their owner references even while the
+# operator is down. When the operator sees the deletion it revokes at once and settles the
+# ledger; the dataset's ledger sweep settles what vanished unseen (voxgate.reconcile.sweep).
+@kopf.on.event(API_GROUP, API_VERSION, "trainingjobs", when=_deleted)
 async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Deleted while live: credentials die now, not whenever the garbage collector runs."""
     operator: Operator = memo.operator
@@ -175,6 +194,12 @@ def _seconds_until(moment: datetime.datetime | None, now: datetime.datetime) -> 
     return max(0.0, min((moment - now).total_seconds(), MAX_SLEEP_SECONDS))
 
 
-def _plain(body: kopf.Body) -> dict[str, Any]:
-    """A detached, plain copy: reconcile code must not see kopf's live views change under it."""
-    return copy.deepcopy(dict(body))
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A detached, plain copy without kopf's bookkeeping: reconcile code must not see kopf's
+    live views change under it, nor write kopf's fields back."""
+    return without_bookkeeping(copy.deepcopy(dict(body)))
+
+
+def _status(body: Mapping[str, Any]) -> dict[str, Any]:
+    """The status as voxgate wrote it (kopf's bookkeeping left out), to tell whether it changed."""
+    return dict(without_bookkeeping(dict(body)).get("status") or {})

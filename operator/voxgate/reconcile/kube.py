@@ -27,6 +27,16 @@ PLURALS = {
 }
 
 Object = dict[str, Any]
+# The operator framework keeps its own bookkeeping in status.kopf (declared by the CRDs). It is
+# not the reconcilers' business, and a status they write back must not carry a stale copy of it.
+BOOKKEEPING_FIELD = "kopf"
+
+
+def without_bookkeeping(obj: Object) -> Object:
+    status = obj.get("status")
+    if isinstance(status, dict) and BOOKKEEPING_FIELD in status:
+        obj = {**obj, "status": {k: v for k, v in status.items() if k != BOOKKEEPING_FIELD}}
+    return obj
 
 
 class KubeGateway:
@@ -50,7 +60,7 @@ class KubeGateway:
             if error.status == 404:
                 return None
             raise
-        return cast(Object, obj)
+        return without_bookkeeping(cast(Object, obj))
 
     def list(self, kind: str, namespace: str | None = None) -> list[Object]:
         if namespace is None:
@@ -59,7 +69,8 @@ class KubeGateway:
             result = self.custom.list_namespaced_custom_object(
                 API_GROUP, API_VERSION, namespace, PLURALS[kind]
             )
-        return cast(list[Object], cast(Object, result).get("items", []))
+        items = cast(list[Object], cast(Object, result).get("items", []))
+        return [without_bookkeeping(item) for item in items]
 
     def patch_status(self, kind: str, namespace: str, name: str, status: Object) -> None:
         self.writes += 1

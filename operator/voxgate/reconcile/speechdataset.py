@@ -18,6 +18,7 @@ from voxgate.privacy import ledger as ledgers
 from voxgate.reconcile import reasons
 from voxgate.reconcile.conditions import set_condition
 from voxgate.reconcile.datagrant import GrantPhase, grant_phase, stop_jobs_using
+from voxgate.reconcile.sweep import SWEEP_INTERVAL, sweep_vanished_jobs
 from voxgate.reconcile.trainingjob import Event, Operator, Result
 from voxgate.sealed.errors import SealError
 from voxgate.sealed.manifest import verify_manifest
@@ -105,6 +106,17 @@ async def reconcile_dataset(
     )
     status["observedGeneration"] = generation
     ledger = await op.io(op.ledger.read, namespace, name)
+    last_swept = op.ledger_swept_at.get((namespace, name))
+    if last_swept is None or now - last_swept >= SWEEP_INTERVAL:
+        # Claimed before the sweep: the dataset's handler and its daemon run side by side.
+        op.ledger_swept_at[(namespace, name)] = now
+        try:
+            swept = await sweep_vanished_jobs(op, namespace, name, ledger, now)
+        except BaseException:
+            op.ledger_swept_at.pop((namespace, name), None)  # the next pass tries again
+            raise
+        if swept:
+            ledger = await op.io(op.ledger.read, namespace, name)
     total = float(dataset["spec"]["privacy"]["budget"]["epsilon"])
     summary = ledgers.summary(ledger) if ledger else None
     status["budget"] = {

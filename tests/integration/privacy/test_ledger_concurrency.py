@@ -99,6 +99,69 @@ def test_concurrent_reservations_admit_exactly_what_fits(
     assert set(configmap.data) == {LEDGER_KEY}
 
 
+class CountingCoreApi:
+    """The real CoreV1Api, with a count of the ConfigMap writes that went through it."""
+
+    def __init__(self, api: client.CoreV1Api) -> None:
+        self.api = api
+        self.writes = 0
+        self.guard = threading.Lock()
+
+    def __getattr__(self, name: str) -> object:
+        attribute = getattr(self.api, name)
+        if name in ("create_namespaced_config_map", "replace_namespaced_config_map"):
+            with self.guard:
+                self.writes += 1
+        return attribute
+
+
+def test_threads_sharing_a_store_commit_their_reservations_together(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """The operator's handler threads share one store: a burst is a few writes, not one each,
+    and a change refused inside a batch leaves the others standing."""
+    fits = THREADS - 5
+    total = composed_epsilon([RUN] * fits, DELTA)
+    limits = Budget(total, DELTA, {"asr-2026": 100.0})
+    start = threading.Barrier(THREADS)
+    outcomes: dict[str, str] = {}
+    with closing(control_plane.api_client()) as api_client:
+        counting = CountingCoreApi(client.CoreV1Api(api_client))
+        store = LedgerStore(counting)
+
+        def reserve(index: int) -> None:
+            job = entry(index)
+            start.wait()
+            try:
+                store.reserve(namespace, DATASET, job, limits)
+                outcomes[job.uid] = "reserved"
+            except BudgetExceeded:
+                outcomes[job.uid] = "exceeded"
+            except Exception as error:  # noqa: BLE001 - reported by the assertion below
+                outcomes[job.uid] = f"{type(error).__name__}: {error}"
+
+        threads = [threading.Thread(target=reserve, args=(i,)) for i in range(THREADS)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=300)
+        assert not any(thread.is_alive() for thread in threads)
+
+        assert Counter(outcomes.values()) == {"reserved": fits, "exceeded": THREADS - fits}
+        # One write per commit, not per reservation (a write takes milliseconds, queueing
+        # microseconds), and no compare-and-swap lost between threads of one process.
+        assert 1 <= counting.writes <= 10
+        assert store.conflicts == 0
+        ledger = store.read(namespace, DATASET)
+        assert ledger is not None
+        reserved = {uid for uid, outcome in outcomes.items() if outcome == "reserved"}
+        assert {e.uid for e in ledger.entries} == reserved
+        with pytest.raises(BudgetExceeded):
+            store.reserve(namespace, DATASET, entry(THREADS + 1), limits)
+        settled = store.finish(namespace, DATASET, next(iter(ledger.entries)).uid, T0)
+        assert len(settled.entries) == fits
+
+
 def test_lifecycle_through_the_store(control_plane: ControlPlane, namespace: str) -> None:
     api_client = control_plane.api_client()
     store = LedgerStore.from_api_client(api_client)
