@@ -32,7 +32,12 @@ class Children:
 
     def all(self) -> tuple[dict[str, Any], ...]:
         """Apply order: identity and settings first, the isolation before anything can run."""
-        return (self.service_account, self.config_map, self.network_policy, self.service, self.job)
+        return (*self.prerequisites(), self.job)
+
+    def prerequisites(self) -> tuple[dict[str, Any], ...]:
+        """What must exist before the Job (its pods need the identity and settings, and must
+        never run without their NetworkPolicy); independent of each other, so applied at once."""
+        return (self.service_account, self.config_map, self.network_policy, self.service)
 
 
 def build_service_account(plan: WorkloadPlan) -> dict[str, Any]:

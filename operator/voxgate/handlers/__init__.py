@@ -22,6 +22,7 @@ from voxgate.handlers import admission as _admission  # noqa: F401 - registers t
 from voxgate.handlers.runtime import (
     admission_server,
     anchor_forever,
+    api_executor,
     build_operator,
     configure,
     start_broker,
@@ -41,6 +42,7 @@ MAX_SLEEP_SECONDS = 3600.0
 @kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
     configure(settings)
+    asyncio.get_running_loop().set_default_executor(api_executor())
     memo.operator, anchorer = build_operator()
     settings.admission.server = admission_server(memo.operator.settings)
     memo.anchoring = asyncio.create_task(anchor_forever(anchorer))

@@ -48,18 +48,23 @@ class World:
 
 
 async def gather(op: Operator, job: Object) -> World:
-    """The four reads at once: the validating webhook answers inside `kubectl apply`, so its
+    """The reads at once: the validating webhook answers inside `kubectl apply`, so its
     latency is the slowest read, not their sum. The ledger has the last word anyway (CAS)."""
     namespace, name = dataset_key(job)
-    dataset, siblings, grants, ledger = await asyncio.gather(
+    dataset, grants, ledger = await asyncio.gather(
         op.io(op.kube.get, "SpeechDataset", namespace, name),
-        op.io(op.kube.list, "SpeechDataset", namespace),
         op.io(op.kube.list, "DataGrant", namespace),
         op.io(op.ledger.read, namespace, name),
     )
     if dataset is None:
         return World(None)
-    return World(dataset, parents_of(dataset, siblings), grants_for(dataset, grants), ledger)
+    # Parents by name (a derived dataset names a few), not a list of every dataset beside it.
+    wanted = [p.get("name") for p in dataset.get("spec", {}).get("derivedFrom", [])]
+    found = await asyncio.gather(
+        *(op.io(op.kube.get, "SpeechDataset", namespace, parent) for parent in wanted if parent)
+    )
+    parents = parents_of(dataset, [p for p in found if p is not None])
+    return World(dataset, parents, grants_for(dataset, grants), ledger)
 
 
 def dp_params(job: Mapping[str, Any]) -> DPSGDParams | None:

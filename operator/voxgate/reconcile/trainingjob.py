@@ -194,8 +194,9 @@ async def _admit_allowed(
             op.audit.record("decision.denied", subject(job), _decision_details(lost, eps))
             return Result(denied_status(job, lost, eps, now), [denied_event(lost)])
         op.audit.record("ledger.reserved", subject(job), {"epsilon": eps, "grant": grant})
-    for child in children.all():
-        await op.io(op.kube.apply, child)
+    # Two round trips, not five: the Job only once everything it depends on exists.
+    await asyncio.gather(*(op.io(op.kube.apply, child) for child in children.prerequisites()))
+    await op.io(op.kube.apply, children.job)
     events = [
         Event("Warning", reasons.EGRESS_UNSUPPORTED, f"egress endpoint {endpoint} cannot be "
               "expressed in a NetworkPolicy (only CIDR:port can); it stays blocked")
