@@ -33,6 +33,7 @@ class Reason(StrEnum):
     BROKER_UNAVAILABLE = "BrokerUnavailable"
     KEY_STORE_UNAVAILABLE = "KeyStoreUnavailable"
     AUDIT_UNAVAILABLE = "AuditUnavailable"
+    RATE_LIMITED = "RateLimited"
 
 
 STATUS: dict[Reason, int] = {
@@ -61,6 +62,7 @@ STATUS: dict[Reason, int] = {
     Reason.BROKER_UNAVAILABLE: 503,
     Reason.KEY_STORE_UNAVAILABLE: 503,
     Reason.AUDIT_UNAVAILABLE: 503,
+    Reason.RATE_LIMITED: 429,
 }
 
 MESSAGE: dict[Reason, str] = {
@@ -92,4 +94,6 @@ MESSAGE: dict[Reason, str] = {
     Reason.KEY_STORE_UNAVAILABLE: "the key store is unavailable; retry later",
     Reason.AUDIT_UNAVAILABLE: "the audit trail is unavailable, so no keys are released; retry "
     "later",
+    Reason.RATE_LIMITED: "too many unauthenticated requests from this address; retry after the "
+    "time in Retry-After",
 }

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from kubernetes.client import ApiClient
@@ -33,6 +34,7 @@ from voxgate.broker.audit import (
 )
 from voxgate.broker.decision import BrokerRules, Grant, Refusal, Subject, authorize
 from voxgate.broker.evidence import ClusterReader, ClusterUnavailable, gather
+from voxgate.broker.ratelimit import Limited, UnauthenticatedLimiter
 from voxgate.broker.reasons import MESSAGE, STATUS, Reason
 from voxgate.broker.views import AUDIENCE
 from voxgate.broker.wire import (
@@ -74,6 +76,10 @@ class BrokerSettings:
     # Certificates get renewed on disk (cert-manager, a rotated Secret): re-read them when they
     # change, checked this often; 0 disables.
     cert_reload_seconds: float = 60.0
+    # Requests answered 401 (no token, a token TokenReview rejects) per client address: a burst
+    # of this many, then this many per second, then 429 (voxgate.broker.ratelimit); 0 disables.
+    unauthenticated_burst: int = 20
+    unauthenticated_per_second: float = 0.5
 
     @property
     def rules(self) -> BrokerRules:
@@ -131,6 +137,7 @@ async def serve_broker(
         kek_provider_factory,
         audit,
         clock,
+        limiter=_limiter(settings),
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     app.router.add_post(KEYS_PATH, broker.handle_keys)
@@ -159,6 +166,15 @@ class BrokerConfigError(ValueError):
     """The broker cannot start as configured (unreadable certificate, bad port...)."""
 
 
+def _limiter(settings: BrokerSettings) -> UnauthenticatedLimiter:
+    try:
+        return UnauthenticatedLimiter(
+            settings.unauthenticated_burst, settings.unauthenticated_per_second
+        )
+    except ValueError as error:
+        raise BrokerConfigError(str(error)) from None
+
+
 def server_tls_context(cert_file: Path, key_file: Path) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -180,14 +196,28 @@ class KeyBroker:
         kek_provider_factory: KekProviderFactory,
         audit: AuditSink,
         clock: Clock,
+        *,
+        limiter: UnauthenticatedLimiter,
     ) -> None:
         self.reader = reader
         self.rules = rules
         self.kek_provider_factory = kek_provider_factory
         self.audit = audit
         self.clock = clock
+        self.limiter = limiter
 
     async def handle_keys(self, http: web.Request) -> web.Response:
+        # The peer address of the TLS connection; forwarding headers are the client's to forge.
+        address = http.remote or "unknown"
+        limited = self.limiter.check(address)
+        if limited is not None:
+            return await self._rate_limited(address, limited)
+        response = await self._answer_safely(http)
+        if response.status == 401:
+            self.limiter.charge(address)
+        return response
+
+    async def _answer_safely(self, http: web.Request) -> web.Response:
         try:
             return await self._answer(http)
         except Exception as error:  # noqa: BLE001 - answered as a refusal, and logged
@@ -276,25 +306,40 @@ class KeyBroker:
         wanted = DekRequest(grant.dataset_id, grant.manifest_digest, grant.kek, grant.shards)
         return LocalDekProvider(keks).fetch(wanted)
 
+    async def _rate_limited(self, address: str, limited: Limited) -> web.Response:
+        reason = Reason.RATE_LIMITED
+        CREDENTIALS_REFUSED.labels(reason=str(reason)).inc()
+        if limited.first_of_burst:
+            log.warning("rate-limiting unauthenticated key requests from %s", address)
+            details = refused_details(reason, Subject(), None)
+            details["message"] = (
+                f"{address} sent more than {self.limiter.burst} unauthenticated requests; "
+                "its refusals are not recorded one by one until it slows down"
+            )
+            await self._record_refusal(Subject(), details)
+        headers = _challenge(reason)
+        headers["Retry-After"] = str(limited.retry_after_seconds)
+        return web.json_response(
+            refusal_to_json(str(reason), MESSAGE[reason]), status=STATUS[reason], headers=headers
+        )
+
     async def _refuse(
         self, reason: Reason, subject: Subject, request: KeyRequest | None
     ) -> web.Response:
         CREDENTIALS_REFUSED.labels(reason=str(reason)).inc()
         log.info("refused a key request (%s) from %s", reason, subject.to_dict() or "unknown")
-        try:
-            await asyncio.to_thread(
-                self.audit.record,
-                REFUSED,
-                audit_subject(subject),
-                refused_details(reason, subject, request),
-            )
-        except Exception as error:  # noqa: BLE001 - the refusal stands even unrecorded
-            log.error("audit trail refused a credentials record: %s", _one_line(error))
+        await self._record_refusal(subject, refused_details(reason, subject, request))
         return web.json_response(
             refusal_to_json(str(reason), MESSAGE[reason]),
             status=STATUS[reason],
             headers=_challenge(reason),
         )
+
+    async def _record_refusal(self, subject: Subject, details: dict[str, Any]) -> None:
+        try:
+            await asyncio.to_thread(self.audit.record, REFUSED, audit_subject(subject), details)
+        except Exception as error:  # noqa: BLE001 - the refusal stands even unrecorded
+            log.error("audit trail refused a credentials record: %s", _one_line(error))
 
 
 async def _healthy(_request: web.Request) -> web.Response:

@@ -15,6 +15,7 @@ __all__ = [
     "BadManifest",
     "BadSignature",
     "BadSigningKey",
+    "Cancelled",
     "KekExists",
     "KekInUse",
     "KeyStoreError",
@@ -82,6 +83,10 @@ class BadAudio(SealError):
 
 class OutputConflict(SealError):
     """The output location already holds a file the operation would overwrite."""
+
+
+class Cancelled(SealError):
+    """Work stopped because another part of the same run failed; that failure is reported."""
 
 
 class SealIOError(SealError):

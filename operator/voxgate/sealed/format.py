@@ -13,7 +13,7 @@ from typing import Any
 
 from voxgate.sealed.errors import BadManifest
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: shard digests are BLAKE3 (`digest`), no longer SHA-256 (`sha256`)
 SHARD_MAGIC = b"VXGSHARD"
 WRAP_MAGIC = b"VXGKWRAP"
 SIGNING_CONTEXT = b"voxgate.io/sealed-manifest/v1\n"

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from voxgate.keys.errors import KeyStoreError
 from voxgate.keys.model import KekRef, check_kek_id
 from voxgate.sealed.audio import AudioChecks, AudioInfo
+from voxgate.sealed.digest import check_digest
 from voxgate.sealed.errors import BadManifest, BadSignature, SealError
 from voxgate.sealed.format import (
     FORMAT_VERSION,
@@ -57,7 +58,6 @@ _TOP_FIELDS = {
     "audioChecks",
     "shards",
 }
-_SHA256_HEX = re.compile(r"^[0-9a-f]{64}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
 
 
@@ -67,7 +67,7 @@ class ShardEntry:
     plaintext_size: int
     chunks: int
     ciphertext_size: int
-    sha256: str  # hex digest of the whole shard file
+    digest: str  # `blake3:<hex>` of the whole shard file (voxgate.sealed.digest)
     wrapped_dek: bytes
     audio: AudioInfo
     source_path: str | None = None  # only under the "relative-path" name policy
@@ -88,7 +88,7 @@ class ShardEntry:
             "plaintextSize": self.plaintext_size,
             "chunks": self.chunks,
             "ciphertextSize": self.ciphertext_size,
-            "sha256": self.sha256,
+            "digest": self.digest,
             "wrappedDek": base64.b64encode(self.wrapped_dek).decode("ascii"),
             "audio": self.audio.to_json(),
         }
@@ -275,7 +275,7 @@ def _manifest_from_body(body: Any) -> Manifest:
 def _shard_from_json(item: Any, dataset_id: str, chunk_size: int, name_policy: str) -> ShardEntry:
     if not isinstance(item, dict):
         raise BadManifest("a shard is not an object")
-    fields = {"id", "plaintextSize", "chunks", "ciphertextSize", "sha256", "wrappedDek", "audio"}
+    fields = {"id", "plaintextSize", "chunks", "ciphertextSize", "digest", "wrappedDek", "audio"}
     _only(item, fields | {"sourcePath"}, "shard: ")
     shard_id = check_shard_id(_get(item, "id", str, "shard."))
     where = f"shard {shard_id}: "
@@ -286,9 +286,7 @@ def _shard_from_json(item: Any, dataset_id: str, chunk_size: int, name_policy: s
         raise BadManifest(f"{where}{chunks} chunks cannot hold {size} bytes")
     if total != ciphertext_size(len(shard_header(dataset_id, shard_id)), size, chunk_size):
         raise BadManifest(f"{where}ciphertextSize {total} does not match its plaintext size")
-    digest = _get(item, "sha256", str, where)
-    if not _SHA256_HEX.fullmatch(digest):
-        raise BadManifest(f"{where}sha256 is not 64 lowercase hex digits")
+    digest = check_digest(_get(item, "digest", str, where), where)
     try:
         wrapped = base64.b64decode(_get(item, "wrappedDek", str, where), validate=True)
     except binascii.Error:

@@ -1,14 +1,22 @@
-"""Run per-file work on one core (in process) or on several (a bounded process pool).
+"""Run per-file work on one core (in process) or on several (a bounded pool).
 
-Processes, not threads: AES-GCM in `cryptography` holds the GIL, so threads do not scale.
-At most 2 tasks per worker are in flight, so memory stays bounded however many files there are.
+A process pool by default: AES-GCM in `cryptography` holds the GIL, so threads scale only where
+the rest of the work (hashing, reads, writes) releases it and dominates, as in unseal. At most 2
+tasks per worker are in flight, so memory stays bounded however many files there are.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 from collections.abc import Callable, Generator, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import (
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+    wait,
+)
 from typing import Any, TypeVar
 
 Task = TypeVar("Task")
@@ -21,6 +29,8 @@ def run_bounded(
     jobs: int,
     initializer: Callable[..., None] | None = None,
     initargs: tuple[Any, ...] = (),
+    *,
+    threads: bool = False,
 ) -> Generator[Result, None, None]:
     """Results in completion order. Close the iterator (contextlib.closing) to stop early: that
     cancels queued tasks and waits for running ones, so nothing writes after it returns."""
@@ -30,10 +40,14 @@ def run_bounded(
         for task in tasks:
             yield worker(task)
         return
-    methods = multiprocessing.get_all_start_methods()
-    # fork passes initargs (key material) by memory, not through a pipe, and starts fast.
-    context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-    pool = ProcessPoolExecutor(jobs, context, initializer=initializer, initargs=initargs)
+    pool: Executor
+    if threads:
+        pool = ThreadPoolExecutor(jobs, initializer=initializer, initargs=initargs)
+    else:
+        methods = multiprocessing.get_all_start_methods()
+        # fork passes initargs (key material) by memory, not through a pipe, and starts fast.
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        pool = ProcessPoolExecutor(jobs, context, initializer=initializer, initargs=initargs)
     try:
         queue = iter(tasks)
         pending: set[Future[Result]] = set()

@@ -314,7 +314,7 @@ def seal_file(task: FileTask, kek: bytearray) -> FileOutcome:
         plaintext_size=stats.plaintext_size,
         chunks=stats.chunks,
         ciphertext_size=stats.ciphertext_size,
-        sha256=stats.sha256,
+        digest=stats.digest,
         wrapped_dek=wrapped,
         audio=info,
         source_path=name if task.options.store_paths else None,

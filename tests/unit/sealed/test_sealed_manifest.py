@@ -55,7 +55,7 @@ def test_the_vector_body_parses() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        (body_with(formatVersion=2), "sealed format version 2 is not supported"),
+        (body_with(formatVersion=1), "sealed format version 1 is not supported"),
         (body_with(kind="other"), "kind is not"),
         (body_with(extra=1), "unknown fields extra"),
         (body_with(aead="AES-128-GCM"), "aead and keyWrap must both be AES-256-GCM"),
@@ -65,7 +65,13 @@ def test_the_vector_body_parses() -> None:
         (body_with(namePolicy="paths"), "namePolicy must be one of"),
         (shard_with(chunks=99), "99 chunks cannot hold"),
         (shard_with(ciphertextSize=1), "ciphertextSize 1 does not match"),
-        (shard_with(sha256="ABC"), "sha256 is not 64 lowercase hex"),
+        (shard_with(digest="ABC"), "digest is not ALGORITHM:HEX"),
+        # Fail closed: a digest this voxgate cannot compute is refused, never skipped.
+        (shard_with(digest="sha256:" + "0" * 64), "digest algorithm 'sha256' is not supported"),
+        (shard_with(digest="none:"), "digest algorithm 'none' is not supported"),
+        (shard_with(digest="blake3:" + "A" * 64), "blake3: and 64 lowercase hex"),
+        (shard_with(digest="blake3:" + "0" * 63), "blake3: and 64 lowercase hex"),
+        (shard_with(sha256="0" * 64), "unknown fields sha256"),
         (shard_with(wrappedDek="AAAA"), "wrappedDek is not 60 bytes"),
         (shard_with(sourcePath="a.wav"), "sourcePath must be present exactly under"),
         (shard_with(id="../../etc"), "is not 32 lowercase hex"),

@@ -103,8 +103,8 @@ def test_sealing_twice_gives_different_keys_and_ids(kit: Kit) -> None:
     second = kit.seal(src, kit.root / "two")
     assert first.manifest is not None and second.manifest is not None
     assert not {s.id for s in first.manifest.shards} & {s.id for s in second.manifest.shards}
-    assert not {s.sha256 for s in first.manifest.shards} & {
-        s.sha256 for s in second.manifest.shards
+    assert not {s.digest for s in first.manifest.shards} & {
+        s.digest for s in second.manifest.shards
     }
 
 

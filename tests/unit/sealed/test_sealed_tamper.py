@@ -3,7 +3,6 @@ and leaves no plaintext behind, not even files that verified before the failure.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import replace
@@ -11,9 +10,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from blake3 import blake3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from voxgate.keys.model import KekRef
+from voxgate.sealed.dek import DekRequest, LocalDekProvider
 from voxgate.sealed.errors import (
     BadSignature,
     KeyUnwrapFailed,
@@ -25,7 +27,7 @@ from voxgate.sealed.errors import (
     WrongDataset,
     WrongShard,
 )
-from voxgate.sealed.format import TAG_SIZE, shard_header
+from voxgate.sealed.format import TAG_SIZE, chunk_aad, chunk_nonce, shard_header
 from voxgate.sealed.manifest import Manifest, ShardEntry, sign_manifest
 from voxgate.sealed.seal import MANIFEST_NAME
 from voxgate.sealed.synthetic import write_wav
@@ -122,10 +124,41 @@ def test_a_full_chunk_promoted_to_last_fails_even_with_a_matching_manifest(
         plaintext_size=size,
         chunks=shard.chunks - 1,
         ciphertext_size=cut,
-        sha256=hashlib.sha256(data[:cut]).hexdigest(),
+        digest="blake3:" + blake3(data[:cut]).hexdigest(),
     )
     resign(kit, replace(sealed, shards=(*sealed.shards[:-1], shorter)))
     expect_failure(kit, TamperedChunk, f"chunk {shard.chunks - 2} of shard {shard.id}")
+
+
+def test_a_dek_holder_forging_a_valid_chunk_is_caught_by_the_signed_digest(
+    kit: Kit, sealed: Manifest
+) -> None:
+    # Every job granted the dataset gets the DEKs and so can write chunks whose tags verify;
+    # only the signed digest of the exact ciphertext stops it poisoning later jobs' data.
+    shard = victim(sealed)
+    dek = LocalDekProvider(kit.keyring).fetch(DekRequest.for_manifest(sealed))[shard.id]
+    header = shard_header(sealed.dataset_id, shard.id)
+    forged_record = AESGCM(bytes(dek)).encrypt(
+        chunk_nonce(1), b"\x00" * sealed.chunk_size, chunk_aad(header, 1, last=False)
+    )
+    data = bytearray(shard_path(kit, shard).read_bytes())
+    start = record_offset(sealed, shard, 1)
+    data[start : start + len(forged_record)] = forged_record
+    shard_path(kit, shard).write_bytes(bytes(data))
+    expect_failure(kit, TamperedShard, f"shard {shard.id} does not match its digest")
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_a_failure_on_several_threads_leaves_no_plaintext(
+    kit: Kit, sealed: Manifest, jobs: int
+) -> None:
+    shard = sealed.shards[1]
+    data = bytearray(shard_path(kit, shard).read_bytes())
+    data[record_offset(sealed, shard, 2) + 7] ^= 0x80
+    shard_path(kit, shard).write_bytes(bytes(data))
+    expect_failure(
+        kit, TamperedChunk, f"chunk 2 of shard {shard.id}", options=UnsealOptions(jobs=jobs)
+    )
 
 
 def test_appended_bytes_are_detected(kit: Kit, sealed: Manifest) -> None:

@@ -7,7 +7,6 @@ struct.pack, independently of voxgate.sealed.format, so a layout change cannot g
 from __future__ import annotations
 
 import base64
-import hashlib
 import io
 import json
 import struct
@@ -15,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from blake3 import blake3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
@@ -41,7 +41,7 @@ def lp(text: str) -> bytes:
 
 
 def doc_header(shard_id: str) -> bytes:
-    return b"VXGSHARD" + struct.pack(">H", 1) + lp(DOC["datasetId"]) + lp(shard_id)
+    return b"VXGSHARD" + struct.pack(">H", 2) + lp(DOC["datasetId"]) + lp(shard_id)
 
 
 @pytest.mark.parametrize("vector", SHARDS, ids=[s["id"] for s in SHARDS])
@@ -55,7 +55,7 @@ def test_header_nonces_and_aads_follow_the_documented_layout(vector: dict[str, A
         assert chunk_aad(header, chunk["index"], chunk["last"]).hex() == chunk["aad"] == aad.hex()
     expected_wrap_aad = (
         b"VXGKWRAP"
-        + struct.pack(">H", 1)
+        + struct.pack(">H", 2)
         + lp(DOC["datasetId"])
         + lp(vector["id"])
         + lp(KEK.id)
@@ -88,7 +88,7 @@ def test_the_code_reproduces_shard_files_and_wrapped_keys(vector: dict[str, Any]
     stats = encrypt_stream(plaintext, sink, dek, header, DOC["chunkSize"])
     assert sink.getvalue().hex() == vector["shardFile"]
     assert (VECTORS / "shards" / f"{vector['id']}.vxs").read_bytes() == sink.getvalue()
-    assert stats.sha256 == vector["sha256"] == hashlib.sha256(sink.getvalue()).hexdigest()
+    assert stats.digest == vector["digest"] == "blake3:" + blake3(sink.getvalue()).hexdigest()
     nonce = bytes.fromhex(vector["wrapNonce"])
     wrapped = wrap_dek(KEK_KEY, KEK, DOC["datasetId"], vector["id"], dek, nonce=nonce)
     assert wrapped.hex() == vector["wrappedDek"]
@@ -115,7 +115,7 @@ def vector_manifest() -> Manifest:
                 plaintext_size=len(plaintext),
                 chunks=len(vector["chunks"]),
                 ciphertext_size=len(vector["shardFile"]) // 2,
-                sha256=vector["sha256"],
+                digest=vector["digest"],
                 wrapped_dek=bytes.fromhex(vector["wrappedDek"]),
                 audio=inspect_audio(io.BytesIO(plaintext), vector["id"]),
             )

@@ -7,7 +7,6 @@ tests/unit/sealed/test_sealed_vectors.py checks the code still reproduces the co
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import struct
@@ -15,11 +14,19 @@ import wave
 from pathlib import Path
 from typing import Any
 
+from blake3 import blake3
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from voxgate.keys.model import KekRef
 from voxgate.sealed.audio import AudioChecks, inspect_audio
-from voxgate.sealed.format import chunk_aad, chunk_count, chunk_nonce, shard_header, wrap_aad
+from voxgate.sealed.format import (
+    FORMAT_VERSION,
+    chunk_aad,
+    chunk_count,
+    chunk_nonce,
+    shard_header,
+    wrap_aad,
+)
 from voxgate.sealed.keywrap import wrap_dek
 from voxgate.sealed.manifest import Manifest, ShardEntry, sign_manifest
 from voxgate.sealed.stream import encrypt_stream
@@ -91,7 +98,7 @@ def shard_vector(item: dict[str, Any]) -> tuple[dict[str, Any], ShardEntry, byte
         plaintext_size=stats.plaintext_size,
         chunks=stats.chunks,
         ciphertext_size=stats.ciphertext_size,
-        sha256=stats.sha256,
+        digest=stats.digest,
         wrapped_dek=wrapped,
         audio=inspect_audio(io.BytesIO(plaintext), shard_id),
     )
@@ -103,7 +110,7 @@ def shard_vector(item: dict[str, Any]) -> tuple[dict[str, Any], ShardEntry, byte
         "header": header.hex(),
         "chunks": chunks,
         "shardFile": shard_file.hex(),
-        "sha256": hashlib.sha256(shard_file).hexdigest(),
+        "digest": "blake3:" + blake3(shard_file).hexdigest(),
         "wrapAad": wrap_aad(DATASET_ID, shard_id, KEK.id, KEK.version).hex(),
         "wrappedDek": wrapped.hex(),
     }
@@ -146,8 +153,8 @@ def main() -> None:
     manifest_file = sign_manifest(manifest, Ed25519PrivateKey.from_private_bytes(SIGNING_SEED))
     (HERE / "manifest.json").write_bytes(manifest_file)
     document = {
-        "description": "voxgate sealed format v1 test vectors; see docs/sealed-format.md",
-        "formatVersion": 1,
+        "description": "voxgate sealed format v2 test vectors; see docs/sealed-format.md",
+        "formatVersion": FORMAT_VERSION,
         "datasetId": DATASET_ID,
         "chunkSize": CHUNK_SIZE,
         "createdAt": CREATED_AT,
