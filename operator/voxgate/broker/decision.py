@@ -68,6 +68,8 @@ class Grant:
     manifest_digest: str
     shards: tuple[WrappedDek, ...]
     credentials_expire_at: datetime
+    job_uid: str = ""
+    charges_privacy: bool = False  # charge the job's ledger entry before any key leaves
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,8 @@ def authorize(
         manifest_digest=request.manifest_digest,
         shards=request.shards,
         credentials_expire_at=training_job.credentials_expire_at,
+        job_uid=training_job.uid,
+        charges_privacy=training_job.charges_privacy,
     )
 
 

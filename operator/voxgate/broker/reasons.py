@@ -34,6 +34,8 @@ class Reason(StrEnum):
     KEY_STORE_UNAVAILABLE = "KeyStoreUnavailable"
     AUDIT_UNAVAILABLE = "AuditUnavailable"
     RATE_LIMITED = "RateLimited"
+    PRIVACY_NOT_RESERVED = "PrivacyNotReserved"
+    LEDGER_UNAVAILABLE = "LedgerUnavailable"
 
 
 STATUS: dict[Reason, int] = {
@@ -63,6 +65,8 @@ STATUS: dict[Reason, int] = {
     Reason.KEY_STORE_UNAVAILABLE: 503,
     Reason.AUDIT_UNAVAILABLE: 503,
     Reason.RATE_LIMITED: 429,
+    Reason.PRIVACY_NOT_RESERVED: 403,
+    Reason.LEDGER_UNAVAILABLE: 503,
 }
 
 MESSAGE: dict[Reason, str] = {
@@ -96,4 +100,8 @@ MESSAGE: dict[Reason, str] = {
     "later",
     Reason.RATE_LIMITED: "too many unauthenticated requests from this address; retry after the "
     "time in Retry-After",
+    Reason.PRIVACY_NOT_RESERVED: "the TrainingJob's privacy budget is not reserved in the "
+    "dataset's ledger, so no data may be released to it",
+    Reason.LEDGER_UNAVAILABLE: "the privacy ledger could not record the charge, so no keys are "
+    "released; retry later",
 }

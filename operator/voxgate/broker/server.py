@@ -22,6 +22,7 @@ from typing import Any
 
 from aiohttp import web
 from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError
 
 from voxgate.broker.audit import (
@@ -51,6 +52,8 @@ from voxgate.keys.model import wipe
 from voxgate.keys.provider import KekProvider
 from voxgate.keys.secret_provider import KubernetesSecretProvider
 from voxgate.metrics import CREDENTIALS_REFUSED, CREDENTIALS_RELEASED
+from voxgate.privacy.ledger import EntryState, LedgerError
+from voxgate.privacy.store import LedgerStore
 from voxgate.sealed.dek import DekRequest, LocalDekProvider
 from voxgate.sealed.errors import KeyUnwrapFailed
 
@@ -125,6 +128,7 @@ async def serve_broker(
     audit: AuditSink,
     *,
     clock: Clock = utc_now,
+    ledger: LedgerStore | None = None,
 ) -> BrokerServer:
     """Start serving on settings.host:settings.port in the running event loop."""
     if settings.port == 0 and settings.host is None:
@@ -138,6 +142,8 @@ async def serve_broker(
         audit,
         clock,
         limiter=_limiter(settings),
+        # The operator passes its own store, so charges join its group commits.
+        ledger=ledger or LedgerStore.from_api_client(api_client),
     )
     app = web.Application(client_max_size=settings.max_body_bytes)
     app.router.add_post(KEYS_PATH, broker.handle_keys)
@@ -198,7 +204,9 @@ class KeyBroker:
         clock: Clock,
         *,
         limiter: UnauthenticatedLimiter,
+        ledger: LedgerStore,
     ) -> None:
+        self.ledger = ledger
         self.reader = reader
         self.rules = rules
         self.kek_provider_factory = kek_provider_factory
@@ -260,6 +268,9 @@ class KeyBroker:
         )
         if isinstance(decision, Refusal):
             return await self._refuse(decision.reason, decision.subject, request)
+        uncharged = await self._charge(decision)
+        if uncharged is not None:
+            return await self._refuse(uncharged, decision.subject, request)
         return await self._release(decision, request)
 
     async def _release(self, grant: Grant, request: KeyRequest) -> web.Response:
@@ -298,6 +309,46 @@ class KeyBroker:
             grant.subject.to_dict(),
         )
         return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+    async def _charge(self, grant: Grant) -> Reason | None:
+        """Charge the job's epsilon before any key leaves; the reason to refuse, if any.
+
+        From the first release on, data may have been seen: the reservation must become a
+        permanent charge now, not when the operator later sees a worker running (a job deleted
+        in between would otherwise be refunded). Charging first errs on the side of privacy: a
+        release that then fails has cost budget but leaked nothing. Charging an already charged
+        entry changes nothing, so every worker's request may do it.
+        """
+        if not grant.charges_privacy:
+            return None
+        try:
+            return await asyncio.to_thread(self._charge_entry, grant)
+        except LedgerError as error:  # released (refunded) or settled: nothing live to charge
+            log.warning("no charge for %s: %s", grant.subject.to_dict(), _one_line(error))
+            return Reason.PRIVACY_NOT_RESERVED
+        except (ApiException, HTTPError, OSError) as error:
+            log.warning("ledger unavailable for %s: %s", grant.dataset, _one_line(error))
+            return Reason.LEDGER_UNAVAILABLE
+
+    def _charge_entry(self, grant: Grant) -> Reason | None:
+        dataset = grant.dataset
+        ledger = self.ledger.read(dataset.namespace, dataset.name)
+        entry = ledger.entry(grant.job_uid) if ledger is not None else None
+        if entry is None:
+            return Reason.PRIVACY_NOT_RESERVED
+        if entry.state == EntryState.CHARGED:
+            return None
+        self.ledger.charge(dataset.namespace, dataset.name, grant.job_uid, self.clock())
+        try:
+            self.audit.record(
+                "ledger.charged",
+                audit_subject(grant.subject),
+                {"epsilon": entry.epsilon, "source": "key broker"},
+            )
+        except Exception as error:  # noqa: BLE001 - the charge stands; the release does not
+            log.error("audit trail refused a ledger record: %s", _one_line(error))
+            return Reason.AUDIT_UNAVAILABLE
+        return None
 
     def _unwrap(self, grant: Grant) -> dict[str, bytearray]:
         keks = self.kek_provider_factory(grant.kek_provider)

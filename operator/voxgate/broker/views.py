@@ -97,6 +97,9 @@ class TrainingJobView:
     phase: str | None
     credentials_expire_at: datetime | None
     dataset: ObjectRef | None  # spec.datasetRef, namespace defaulted to the job's
+    # spec.privacy set: the job's epsilon is reserved in the dataset's ledger and the first key
+    # release turns the reservation into a permanent charge.
+    charges_privacy: bool = False
 
     @classmethod
     def from_object(cls, obj: Mapping[str, Any]) -> TrainingJobView:
@@ -113,6 +116,7 @@ class TrainingJobView:
             phase=_text(status.get("phase")) or None,
             credentials_expire_at=parse_time(status.get("credentialsExpireAt")),
             dataset=ObjectRef(ref_namespace, ref_name) if ref_name and ref_namespace else None,
+            charges_privacy=bool(spec.get("privacy")),
         )
 
 

@@ -190,4 +190,5 @@ async def start_broker(operator: Operator) -> BrokerServer | None:
         api,
         secret_kek_provider_factory(api, settings.namespace),
         broker_audit,
+        ledger=operator.ledger,
     )

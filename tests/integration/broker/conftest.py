@@ -219,6 +219,7 @@ class World:
         *,
         expires_in: timedelta = timedelta(minutes=10),
         dataset: ObjectRef | None = None,
+        privacy: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """A TrainingJob with its status set, its ServiceAccount <name>-trainer and a pod."""
         ref = dataset or self.dataset
@@ -230,6 +231,7 @@ class World:
                 "datasetRef": {"name": ref.name, "namespace": ref.namespace},
                 "purpose": "asr-training",
                 "image": IMAGE,
+                **({"privacy": privacy} if privacy else {}),
             },
         }
         job = as_object(

@@ -7,15 +7,20 @@ import http.client
 import logging
 import ssl
 import time
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from prometheus_client import REGISTRY
 
+from voxgate.broker.client import BrokerRefused
 from voxgate.cli.main import main
 from voxgate.devcluster import pki
 from voxgate.keys.secret_provider import KubernetesSecretProvider
+from voxgate.privacy.ledger import Budget, EntryState, new_entry
+from voxgate.privacy.params import DPSGDParams
+from voxgate.privacy.store import LedgerStore
 from voxgate.sealed.dek import DekRequest, LocalDekProvider
 from voxgate.sealed.manifest import public_key_b64
 from voxgate.sealed.seal import MANIFEST_NAME
@@ -194,3 +199,74 @@ def healthy(broker: RunningBroker, ca: Path) -> bool:
         return False
     finally:
         connection.close()
+
+
+DP = {
+    "noiseMultiplier": 1.1,
+    "sampleRate": 0.004,
+    "steps": 100,
+    "delta": 1.0e-5,
+    "maxGradNorm": 1.0,
+}
+
+
+def reserve_for(world: World, job: dict[str, Any]) -> LedgerStore:
+    store = LedgerStore.from_api_client(world.api)
+    meta = job["metadata"]
+    entry = new_entry(
+        meta["uid"],
+        job_namespace=meta["namespace"],
+        job_name=meta["name"],
+        grant="asr",
+        params=DPSGDParams.from_spec(DP),
+        at=datetime.now(UTC),
+    )
+    budget = Budget(10.0, 1.0e-5, {"asr": 10.0})
+    store.reserve(world.dataset.namespace, world.dataset.name, entry, budget)
+    return store
+
+
+def ask(world: World, broker: RunningBroker, ca: Path, name: str) -> None:
+    token = world.token(f"{name}-trainer", pod=f"{name}-0")
+    world.provider(broker, token, ca).fetch(DekRequest.for_manifest(world.manifest))
+
+
+def test_the_first_release_charges_the_jobs_reservation(
+    world: World, start_broker: StartBroker, broker_pki: BrokerPki
+) -> None:
+    """Data seen is budget spent: the charge is made before any key leaves, once."""
+    broker = start_broker(world.operator_ns)
+    job = world.job("dp-1", privacy=DP)
+    store = reserve_for(world, job)
+    uid = job["metadata"]["uid"]
+
+    ask(world, broker, broker_pki.ca, "dp-1")
+    ask(world, broker, broker_pki.ca, "dp-1")  # a second worker: charged already, no change
+
+    ledger = store.read(world.dataset.namespace, world.dataset.name)
+    assert ledger is not None
+    entry = ledger.entry(uid)
+    assert entry is not None and entry.state == EntryState.CHARGED
+    events = [event for event, subject, _ in broker.audit.records if subject.get("uid") == uid]
+    assert events == ["ledger.charged", "credentials.released", "credentials.released"]
+
+
+@pytest.mark.parametrize("reservation", ["none", "released"])
+def test_a_dp_job_without_a_live_reservation_gets_no_keys(
+    world: World, start_broker: StartBroker, broker_pki: BrokerPki, reservation: str
+) -> None:
+    broker = start_broker(world.operator_ns)
+    job = world.job("dp-2", privacy=DP)
+    if reservation == "released":
+        store = reserve_for(world, job)
+        store.release(
+            world.dataset.namespace, world.dataset.name, job["metadata"]["uid"], datetime.now(UTC)
+        )
+    before = released_total()
+
+    with pytest.raises(BrokerRefused) as refused:
+        ask(world, broker, broker_pki.ca, "dp-2")
+
+    assert (refused.value.status, refused.value.reason) == (403, "PrivacyNotReserved")
+    assert released_total() == before
+    assert broker.audit.records[-1][0] == "credentials.refused"
