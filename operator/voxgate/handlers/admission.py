@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import kopf
@@ -34,6 +35,7 @@ from voxgate.admission import (
 from voxgate.privacy.params import InvalidDPParams
 from voxgate.reconcile import reasons
 from voxgate.reconcile.decide import DatasetNotFound, decide_for
+from voxgate.reconcile.kube import without_bookkeeping
 from voxgate.reconcile.trainingjob import Operator, subject
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,39 @@ async def mutate_requester(
         patch.metadata.annotations[key] = value
 
 
+# -- the webhook's cache of datasets and grants -----------------------------------------------
+# A decision inside `kubectl apply` should cost OPA and one ledger read, not a list of every
+# grant per request: kopf keeps these indexes from its watches. The reconciler reads fresh.
+
+
+@kopf.index(API_GROUP, API_VERSION, "speechdatasets")
+def speech_datasets(
+    namespace: str | None, name: str | None, body: kopf.Body, **_: Any
+) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(namespace or "", name or ""): without_bookkeeping(copy.deepcopy(dict(body)))}
+
+
+@kopf.index(API_GROUP, API_VERSION, "datagrants")
+def data_grants(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
+    return {namespace or "": without_bookkeeping(copy.deepcopy(dict(body)))}
+
+
+@dataclass(frozen=True)
+class IndexCatalog:
+    """voxgate.reconcile.decide.Catalog over the two indexes; copies, so nothing edits them."""
+
+    datasets: kopf.Index[tuple[str, str], dict[str, Any]]
+    grants_index: kopf.Index[str, dict[str, Any]]
+
+    def dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        found = list(self.datasets.get((namespace, name), ()))
+        return copy.deepcopy(found[0]) if len(found) == 1 else None
+
+    def grants(self, namespace: str) -> list[dict[str, Any]] | None:
+        found = self.grants_index.get(namespace)
+        return None if found is None else [copy.deepcopy(grant) for grant in found]
+
+
 @kopf.on.validate(
     API_GROUP, API_VERSION, "trainingjobs", id=VALIDATE_TRAININGJOB, operations=CREATE_ONLY
 )
@@ -88,6 +123,8 @@ async def validate_training_job(
     memo: Any,
     operation: str | None = None,
     dryrun: bool = False,
+    speech_datasets: kopf.Index[tuple[str, str], dict[str, Any]] | None = None,
+    data_grants: kopf.Index[str, dict[str, Any]] | None = None,
     **_: Any,
 ) -> None:
     """The reconciler's decision, at `kubectl apply`: a denied job is never created."""
@@ -97,9 +134,14 @@ async def validate_training_job(
     change = _change(body, None, operation, userinfo)
     # The identity the API server vouches for, whatever the object's annotation says.
     job = with_requester(change.new, change.user)
+    catalog = (
+        IndexCatalog(speech_datasets, data_grants)
+        if speech_datasets is not None and data_grants is not None
+        else None
+    )
     begin = time.perf_counter()
     try:
-        decision, _epsilon = await decide_for(operator, job)
+        decision, _epsilon = await decide_for(operator, job, catalog)
     except DatasetNotFound as error:
         raise kopf.AdmissionError(
             precheck_refusal(reasons.DATASET_NOT_FOUND, str(error)), code=FORBIDDEN

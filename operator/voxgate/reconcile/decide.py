@@ -12,7 +12,7 @@ import dataclasses
 import datetime
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from voxgate.policy import Decision
 from voxgate.policy.inputs import (
@@ -47,22 +47,45 @@ class World:
     ledger: ledgers.Ledger | None = None
 
 
-async def gather(op: Operator, job: Object) -> World:
+class Catalog(Protocol):
+    """Datasets and grants as a watch-fed cache holds them (the webhook's kopf indexes).
+
+    Either answer may be None: not known to the cache (yet), ask the API server instead.
+    """
+
+    def dataset(self, namespace: str, name: str) -> Object | None: ...
+
+    def grants(self, namespace: str) -> list[Object] | None: ...
+
+
+async def gather(op: Operator, job: Object, catalog: Catalog | None = None) -> World:
     """The reads at once: the validating webhook answers inside `kubectl apply`, so its
-    latency is the slowest read, not their sum. The ledger has the last word anyway (CAS)."""
+    latency is the slowest read, not their sum. The ledger has the last word anyway (CAS), and
+    is always read fresh; datasets and grants come from `catalog` when it has them."""
     namespace, name = dataset_key(job)
+
+    async def dataset_of(dataset_name: str) -> Object | None:
+        cached = catalog.dataset(namespace, dataset_name) if catalog is not None else None
+        if cached is not None:
+            return cached
+        found: Object | None = await op.io(op.kube.get, "SpeechDataset", namespace, dataset_name)
+        return found
+
+    async def grants_of() -> list[Object]:
+        cached = catalog.grants(namespace) if catalog is not None else None
+        if cached is not None:
+            return cached
+        listed: list[Object] = await op.io(op.kube.list, "DataGrant", namespace)
+        return listed
+
     dataset, grants, ledger = await asyncio.gather(
-        op.io(op.kube.get, "SpeechDataset", namespace, name),
-        op.io(op.kube.list, "DataGrant", namespace),
-        op.io(op.ledger.read, namespace, name),
+        dataset_of(name), grants_of(), op.io(op.ledger.read, namespace, name)
     )
     if dataset is None:
         return World(None)
     # Parents by name (a derived dataset names a few), not a list of every dataset beside it.
     wanted = [p.get("name") for p in dataset.get("spec", {}).get("derivedFrom", [])]
-    found = await asyncio.gather(
-        *(op.io(op.kube.get, "SpeechDataset", namespace, parent) for parent in wanted if parent)
-    )
+    found = await asyncio.gather(*(dataset_of(parent) for parent in wanted if parent))
     parents = parents_of(dataset, [p for p in found if p is not None])
     return World(dataset, parents, grants_for(dataset, grants), ledger)
 
@@ -134,14 +157,25 @@ async def ask_policy(
     return await op.policy.decide(document), eps
 
 
-async def decide_for(op: Operator, job: Object) -> tuple[Decision, float | None]:
+async def decide_for(
+    op: Operator, job: Object, catalog: Catalog | None = None
+) -> tuple[Decision, float | None]:
     """Gather, account and ask OPA, exactly as the reconciler does.
+
+    With a `catalog` (a cache), an allowed answer stands: the reconciler decides again from
+    fresh reads before anything is created. A denial does not: a grant applied a moment ago may
+    not have reached the cache, so a denial is decided again from fresh reads before it stands.
 
     Raises DatasetNotFound when the dataset is missing and InvalidDPParams when spec.privacy is
     unusable: there is nothing to ask the policy about in either case.
     """
     now = op.clock()
-    world = await gather(op, job)
+    world = await gather(op, job, catalog)
+    if world.dataset is not None:
+        decision, eps = await ask_policy(op, job, world, dp_params(job), now=now)
+        if decision.allowed or catalog is None:
+            return decision, eps
+        world = await gather(op, job)
     if world.dataset is None:
         namespace, name = dataset_key(job)
         raise DatasetNotFound(f"SpeechDataset {namespace}/{name} does not exist")
