@@ -14,7 +14,6 @@ import base64
 import copy
 import os
 import subprocess
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -244,11 +243,3 @@ def webhook_configurations_at(
             }
         configured.append(config)
     return configured
-
-
-def wait_until(what: str, probe: Any, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not probe():
-        if time.monotonic() > deadline:
-            raise ControlPlaneError(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.2)
