@@ -39,6 +39,9 @@ READY_TIMEOUT_SECONDS = 60.0
 # A dataset nobody creates: the validating webhook refuses a job for it before asking OPA, which
 # is how registration is seen to have reached the API server.
 PROBE_DATASET = "voxgate-webhook-probe"
+# In a pod the kubelet refreshes the projected token; here nothing does, so it is made to outlast
+# a working day of `voxgate dev demo --keep`.
+TOKEN_SECONDS = 12 * 3600
 
 
 @dataclass
@@ -100,7 +103,9 @@ class LocalRelease:
 
     def _environment(self, opa_url: str) -> dict[str, str]:
         namespace, account = service_account(self.manifests)
-        service_account_kubeconfig(self.plane, namespace, account, self.kubeconfig)
+        service_account_kubeconfig(
+            self.plane, namespace, account, self.kubeconfig, seconds=TOKEN_SECONDS
+        )
         tls = self.state_dir / "tls"
         ca = pki.new_ca(tls, "ca", "voxgate-local-ca")
         serving = ca.issue(tls, "tls", "voxgate-local", server_names=("127.0.0.1",))
