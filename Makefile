@@ -59,7 +59,7 @@ test-integration: venv tools ## integration tests against a real kube-apiserver,
 test: lint policy-check test-unit test-integration ## everything CI runs
 
 .PHONY: demo
-demo: venv tools ## start a local control plane and tell the story of examples/
+demo: venv tools ## install the chart locally, run the operator with its RBAC, decide every example
 	$(BIN)/voxgate dev demo
 
 .PHONY: dev-up

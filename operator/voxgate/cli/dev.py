@@ -1,4 +1,4 @@
-"""`voxgate dev up|down|env`: a local control plane for development and the demo."""
+"""`voxgate dev up|down|env|demo`: a local control plane for development, and the demo on it."""
 
 from __future__ import annotations
 
@@ -32,9 +32,15 @@ def register(subparsers: Any) -> None:
     up.set_defaults(handler=_up)
     actions.add_parser("down", help="stop the control plane").set_defaults(handler=_down)
     actions.add_parser("env", help="print `export KUBECONFIG=...`").set_defaults(handler=_env)
-    demo = actions.add_parser("demo", help="tell the story of examples/ on a fresh control plane")
+    demo = actions.add_parser(
+        "demo",
+        help="install the Helm chart on a fresh control plane, run the operator as the chart's "
+        "ServiceAccount and tell the story of examples/",
+    )
     demo.add_argument(
-        "--keep", action="store_true", help="leave the control plane running afterwards"
+        "--keep",
+        action="store_true",
+        help="leave the control plane, OPA and the operator running (`dev down` stops them all)",
     )
     demo.set_defaults(handler=_demo)
 

@@ -40,6 +40,17 @@ CONTROLLERS = (
     "serviceaccount-controller",
     "namespace-controller",
 )
+# With audit_log: who wrote what (metadata only, never bodies), so a run can show which identity
+# each component acted as. Reads are left out: they are most of the traffic and change nothing.
+AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "None", "verbs": ["get", "list", "watch"]},
+        {"level": "Metadata"},
+    ],
+}
 
 
 class ControlPlaneError(RuntimeError):
@@ -69,6 +80,7 @@ class ControlPlane:
     state_dir: Path
     with_controller_manager: bool = False
     supervised: bool = True
+    audit_log: bool = False
     server: str = ""
     etcd_url: str = ""
     startup_seconds: float = 0.0
@@ -87,6 +99,11 @@ class ControlPlane:
     @property
     def ca_path(self) -> Path:
         return self.pki_dir / "server-ca.crt"
+
+    @property
+    def audit_log_path(self) -> Path:
+        """The API server's audit log (JSON lines), written when audit_log is set."""
+        return self.state_dir / "logs" / "kube-apiserver-audit.log"
 
     @property
     def service_account_issuer(self) -> str:
@@ -120,6 +137,12 @@ class ControlPlane:
         with contextlib.suppress(FileNotFoundError):
             (self.state_dir / STATE_FILE).unlink()
 
+    def adopt(self, components: list[Component]) -> None:
+        """Make processes started beside the plane (OPA, the operator) part of it, so that
+        `voxgate dev down` stops them too."""
+        self.components.extend(components)
+        self._save_state()
+
     def running(self) -> bool:
         return bool(self.components) and all(c.exit_code() is None for c in self.components)
 
@@ -136,6 +159,7 @@ class ControlPlane:
             state_dir=state_dir,
             with_controller_manager=state["withControllerManager"],
             supervised=False,
+            audit_log=state.get("auditLog", False),
             server=state["server"],
             etcd_url=state["etcd"],
             startup_seconds=state["startupSeconds"],
@@ -151,6 +175,7 @@ class ControlPlane:
             "server": self.server,
             "etcd": self.etcd_url,
             "withControllerManager": self.with_controller_manager,
+            "auditLog": self.audit_log,
             "startupSeconds": round(self.startup_seconds, 3),
             "kubeconfig": str(self.kubeconfig),
             "components": [
@@ -271,6 +296,15 @@ class ControlPlane:
             "--profiling=false",
             "--v=1",
         ]
+        if self.audit_log:
+            policy = self.state_dir / "audit-policy.yaml"
+            policy.write_text(yaml.safe_dump(AUDIT_POLICY))
+            self.audit_log_path.parent.mkdir(parents=True, exist_ok=True)
+            argv += [
+                f"--audit-policy-file={policy}",
+                f"--audit-log-path={self.audit_log_path}",
+                "--audit-log-format=json",
+            ]
         if not self.with_controller_manager:
             # Without the service-account controller no namespace has a `default` account, and
             # this plugin would refuse every Pod that does not name an existing one.

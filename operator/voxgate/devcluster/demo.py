@@ -1,184 +1,84 @@
 """`voxgate dev demo`: the story of examples/ told against a fresh local control plane.
 
-1. the API server accepts the valid examples and rejects the invalid ones, naming the field;
-2. OPA starts with policies/, the voxgate operator starts, and every TrainingJob gets its
-   decision: admitted jobs get their locked-down workload, denied ones every reason.
+1. the Helm chart is rendered (bin/helm) and applied: CRDs, the operator's ServiceAccount and its
+   RBAC, the ValidatingAdmissionPolicy backstop;
+2. the API server accepts the valid examples and rejects the invalid ones, naming the field;
+3. OPA (the chart's policy bundle) and the operator start as local processes with the chart's
+   settings, the operator with a TokenRequest token of the chart's ServiceAccount, so it can do
+   exactly what the chart's RBAC grants; every TrainingJob gets its decision;
+4. the chart's webhook configurations are pointed at the local operator, and a researcher's
+   `kubectl create` of a non-compliant job is refused with every reason;
+5. the API server's audit log shows which identity the operator acted as, and voxgate's own
+   hash-chained audit trail is left for `voxgate audit verify`.
 """
 
 from __future__ import annotations
 
+import copy
 import json
-import os
 import sys
+import textwrap
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from voxgate.devcluster.apiaudit import Writes, writes_by
 from voxgate.devcluster.binaries import REPO_ROOT
-from voxgate.devcluster.controlplane import ControlPlane, ControlPlaneError
-from voxgate.devcluster.opa import OpaServer
-from voxgate.devcluster.processes import Component, free_port, http_ok
+from voxgate.devcluster.chart import Helm, apply_chart, kube_version, render_local
+from voxgate.devcluster.controlplane import ControlPlane, UserCredentials
+from voxgate.devcluster.examples import (
+    EXAMPLES_DIR,
+    ExampleObject,
+    Outcome,
+    expectations,
+    first_error_line,
+    load_examples,
+)
+from voxgate.devcluster.release import LocalRelease
+from voxgate.devcluster.report import (
+    MIN_TEXT_WIDTH,
+    JobRow,
+    job_rows,
+    render_decisions,
+    render_rejections,
+    render_trail,
+    render_writes,
+    terminal_width,
+)
 
-EXAMPLES_DIR = REPO_ROOT / "examples"
-CRD_DIR = REPO_ROOT / "crds"
-# Objects are applied in dependency order: a grant names a dataset, a job names both.
-KIND_ORDER = ("Namespace", "SpeechDataset", "DataGrant", "TrainingJob")
+# The job a researcher tries again once the webhooks are on: denied for two reasons at once.
+WEBHOOK_EXAMPLE = EXAMPLES_DIR / "jobs" / "deny-two-reasons.yaml"
+RESEARCHER = ("alice@example.org", ("team-asr",))
 
-
-@dataclass(frozen=True)
-class ExampleObject:
-    path: Path
-    index: int
-    manifest: dict[str, object]
-
-    @property
-    def kind(self) -> str:
-        return str(self.manifest.get("kind", "?"))
-
-    @property
-    def name(self) -> str:
-        meta = self.manifest.get("metadata")
-        if not isinstance(meta, dict):
-            return "?"
-        namespace = meta.get("namespace")
-        return f"{namespace}/{meta.get('name')}" if namespace else str(meta.get("name"))
-
-
-@dataclass(frozen=True)
-class Outcome:
-    example: ExampleObject
-    accepted: bool
-    message: str
+Say = Callable[[str], Any]
 
 
-def load_examples(directory: Path) -> list[ExampleObject]:
-    """Every Kubernetes object in the YAML files under `directory`, in apply order."""
-    found: list[ExampleObject] = []
-    for path in sorted(directory.rglob("*.yaml")):
-        for index, doc in enumerate(yaml.safe_load_all(path.read_text())):
-            if isinstance(doc, dict) and "kind" in doc and "apiVersion" in doc:
-                found.append(ExampleObject(path, index, doc))
-
-    def order(obj: ExampleObject) -> tuple[int, str, int]:
-        rank = KIND_ORDER.index(obj.kind) if obj.kind in KIND_ORDER else len(KIND_ORDER)
-        return (rank, str(obj.path), obj.index)
-
-    return sorted(found, key=order)
-
-
-def first_error_line(stderr: str) -> str:
-    """kubectl's error reduced to the part that names what is wrong."""
-    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    if not lines:
-        return "rejected (no message)"
-    line = lines[0]
-    for prefix in ("Error from server (Invalid): ", "Error from server: ", "error: "):
-        line = line.removeprefix(prefix)
-    marker = " is invalid: "
-    return line.split(marker, 1)[1] if marker in line else line
-
-
-def render_table(outcomes: list[Outcome], root: Path) -> str:
-    rows = [("RESULT", "KIND", "NAME", "FILE", "MESSAGE")]
-    for o in outcomes:
-        rows.append(
-            (
-                "accepted" if o.accepted else "REJECTED",
-                o.example.kind,
-                o.example.name,
-                str(o.example.path.relative_to(root)),
-                o.message,
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    return "\n".join(
-        "  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row[:4])) + "  " + row[4]
-        for row in rows
-    )
+@dataclass
+class DemoResult:
+    jobs: list[JobRow]
+    operator_writes: Writes
+    audit_trail: Path
+    api_audit_log: Path
+    refusal: str
 
 
 def apply_examples(plane: ControlPlane, examples: list[ExampleObject]) -> list[Outcome]:
     outcomes = []
     for example in examples:
         result = plane.kubectl(
-            "apply",
-            "--server-side",
-            "--field-manager=voxgate-demo",
-            "-f",
-            "-",
-            input=yaml.safe_dump(example.manifest),
-            check=False,
-        )
-        if result.returncode == 0:
-            outcomes.append(Outcome(example, True, ""))
-        else:
-            outcomes.append(Outcome(example, False, first_error_line(result.stderr)))
+            "apply", "--server-side", "--field-manager=voxgate-demo", "-f", "-",
+            input=yaml.safe_dump(example.manifest), check=False,
+        )  # fmt: skip
+        message = "" if result.returncode == 0 else first_error_line(result.stderr)
+        outcomes.append(Outcome(example, result.returncode == 0, message))
     return outcomes
 
 
-def run(state_dir: Path, *, keep: bool) -> int:
-    plane = ControlPlane(state_dir, supervised=not keep)
-    say = sys.stderr.write
-    say(f"starting a local control plane in {state_dir} ...\n")
-    seconds = plane.start()
-    try:
-        say(f"control plane ready at {plane.server} in {seconds:.1f}s\n")
-        plane.kubectl("apply", "--server-side", "--field-manager=voxgate-demo", "-f", str(CRD_DIR))
-        plane.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", str(CRD_DIR))
-        say("installed the voxgate CRDs; applying examples/ ...\n\n")
-        outcomes = apply_examples(plane, load_examples(EXAMPLES_DIR))
-        print(render_table(outcomes, REPO_ROOT))
-        accepted = sum(o.accepted for o in outcomes)
-        print(f"\n{accepted} accepted, {len(outcomes) - accepted} rejected by the API server")
-        print("\n" + plane.kubectl("get", "speechdatasets,datagrants", "-A").stdout.rstrip())
-        say("\nstarting OPA with policies/ and the voxgate operator ...\n")
-        opa = OpaServer(REPO_ROOT / "policies", state_dir / "opa", supervised=not keep)
-        opa.start()
-        operator = start_operator(plane, opa, state_dir, supervised=not keep)
-        try:
-            jobs = wait_for_decisions(plane)
-            print("\n" + render_decisions(jobs))
-        finally:
-            if not keep:
-                operator.stop()
-                opa.stop()
-        if keep:
-            say(f"\nleft running; export KUBECONFIG={plane.kubeconfig}; stop: voxgate dev down\n")
-    finally:
-        if not keep:
-            plane.stop()
-    return 0
-
-
-def start_operator(
-    plane: ControlPlane, opa: OpaServer, state_dir: Path, *, supervised: bool
-) -> Component:
-    port = free_port()
-    env = dict(
-        os.environ,
-        KUBECONFIG=str(plane.kubeconfig),
-        VOXGATE_OPA_URL=opa.url,
-        VOXGATE_AUDIT_PATH=str(state_dir / "audit" / "audit.jsonl"),
-    )
-    operator = Component(
-        "voxgate-operator",
-        [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
-         f"--liveness=http://127.0.0.1:{port}/healthz"],
-        state_dir / "logs" / "operator.log",
-    )  # fmt: skip
-    operator.start(supervised=supervised, env=env)
-    deadline = time.monotonic() + 60
-    while not http_ok(f"http://127.0.0.1:{port}/healthz"):
-        if operator.exit_code() is not None or time.monotonic() > deadline:
-            raise ControlPlaneError(f"the operator did not start:\n{operator.log_tail()}")
-        time.sleep(0.1)
-    return operator
-
-
-def wait_for_decisions(plane: ControlPlane, timeout: float = 60.0) -> list[dict[str, Any]]:
+def wait_for_decisions(plane: ControlPlane, timeout: float = 90.0) -> list[dict[str, Any]]:
     """Every TrainingJob once it has left Pending (or whatever it has when time runs out)."""
     deadline = time.monotonic() + timeout
     items: list[dict[str, Any]] = []
@@ -192,23 +92,117 @@ def wait_for_decisions(plane: ControlPlane, timeout: float = 60.0) -> list[dict[
     return items
 
 
-def render_decisions(jobs: list[dict[str, Any]]) -> str:
-    rows = [("NAMESPACE/NAME", "PHASE", "EPSILON", "REASONS")]
-    for job in sorted(jobs, key=lambda j: (j["metadata"]["namespace"], j["metadata"]["name"])):
-        status = job.get("status") or {}
-        denials = (status.get("decision") or {}).get("denials") or []
-        reasons = ", ".join(d["code"] for d in denials) or status.get("reason", "")
-        epsilon = (status.get("privacy") or {}).get("epsilon")
-        rows.append(
-            (
-                f"{job['metadata']['namespace']}/{job['metadata']['name']}",
-                str(status.get("phase", "?")),
-                f"{epsilon:.3f}" if isinstance(epsilon, float) else "-",
-                reasons,
-            )
-        )
-    widths = [max(len(r[i]) for r in rows) for i in range(3)]
-    lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r[:3])) + "  " + r[3] for r in rows]
-    admitted = sum(1 for j in jobs if (j.get("status") or {}).get("phase") == "Admitted")
-    lines.append(f"\n{admitted} admitted, {len(jobs) - admitted} not admitted by policy")
-    return "\n".join(lines)
+def researcher_tries(plane: ControlPlane, release: LocalRelease) -> tuple[str, str]:
+    """A researcher creates a non-compliant job with the webhooks on: (command, refusal)."""
+    username, groups = RESEARCHER
+    researcher = plane.user(username, groups)
+    manifest = next(d for d in yaml.safe_load_all(WEBHOOK_EXAMPLE.read_text()) if d)
+    job = copy.deepcopy(manifest)
+    namespace = job["metadata"]["namespace"]
+    job["metadata"]["name"] += "-again"
+    _allow_creating_jobs(plane, namespace, researcher)
+    result = plane.kubectl(
+        "create", "-f", "-", input=yaml.safe_dump(job), user=researcher, check=False
+    )
+    command = (
+        f"kubectl create -f {WEBHOOK_EXAMPLE.relative_to(REPO_ROOT)} "
+        f"(as {username}, named {job['metadata']['name']})"
+    )
+    if result.returncode == 0:
+        return command, "CREATED: the webhooks did not refuse it"
+    return command, result.stderr.strip()
+
+
+def _allow_creating_jobs(plane: ControlPlane, namespace: str, user: UserCredentials) -> None:
+    role = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "voxgate-demo-researcher", "namespace": namespace},
+        "rules": [{"apiGroups": ["voxgate.io"], "resources": ["trainingjobs"],
+                   "verbs": ["get", "list", "watch", "create"]}],
+    }  # fmt: skip
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": {"name": "voxgate-demo-researcher", "namespace": namespace},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role",
+                    "name": "voxgate-demo-researcher"},
+        "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User",
+                      "name": user.username}],
+    }  # fmt: skip
+    plane.kubectl(
+        "apply", "--server-side", "--field-manager=voxgate-demo", "-f", "-",
+        input=yaml.safe_dump_all([role, binding]),
+    )  # fmt: skip
+
+
+def tell(
+    plane: ControlPlane, state_dir: Path, say: Say, out: Say, started: list[LocalRelease]
+) -> DemoResult:
+    """Everything after the control plane is up; the caller stops what `started` holds."""
+    helm = Helm(state_dir / "helm", kube_version())
+    manifests = render_local(helm, state_dir / "chart")
+    kinds = apply_chart(plane, manifests)
+    applied = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items()))
+    out(f"helm template charts/voxgate, applied: {applied}\n")
+    say("applying examples/ as the platform team and the stewards ...\n")
+    examples = load_examples(EXAMPLES_DIR)
+    out(render_rejections(apply_examples(plane, examples), REPO_ROOT) + "\n")
+
+    release = LocalRelease(plane, manifests, state_dir / "release", supervised=plane.supervised)
+    started.append(release)
+    say("starting OPA (the chart's policy bundle) and the operator (the chart's settings) ...\n")
+    seconds = release.start()
+    out(
+        f"\nthe operator runs as {release.username} (a TokenRequest token, the chart's RBAC; "
+        f"ready in {seconds:.1f}s)\n\n"
+    )
+    rows = job_rows(wait_for_decisions(plane), expectations(examples))
+    out(render_decisions(rows) + "\n")
+
+    say("\nregistering the chart's admission webhooks, pointed at the local operator ...\n")
+    release.register_webhooks()
+    command, refusal = researcher_tries(plane, release)
+    out(f"\nwith the webhooks on, a researcher tries again:\n  $ {command}\n")
+    width = max(MIN_TEXT_WIDTH, terminal_width() - 4)
+    out("".join(f"    {line}\n" for line in textwrap.wrap(refusal, width)))
+
+    writes = writes_by(plane.audit_log_path, release.username)
+    out("\n" + render_writes(writes, plane.audit_log_path) + "\n")
+    out("\n" + render_trail(release.audit_path) + "\n")
+    out(
+        f"\nlogs: {plane.state_dir / 'logs'} (control plane), {release.state_dir} (OPA, operator)\n"
+    )
+    return DemoResult(rows, writes, release.audit_path, plane.audit_log_path, refusal)
+
+
+def run(state_dir: Path, *, keep: bool) -> int:
+    """The whole demo; 0 when every job got the decision its comment promises and the
+    operator was refused nothing."""
+    plane = ControlPlane(state_dir, supervised=not keep, audit_log=True)
+
+    def say(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    def out(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    say(f"starting a local control plane in {state_dir} ...\n")
+    seconds = plane.start()
+    started: list[LocalRelease] = []
+    try:
+        say(f"control plane ready at {plane.server} in {seconds:.1f}s\n")
+        result = tell(plane, state_dir, say, out, started)
+        if keep:
+            say(f"\nleft running; export KUBECONFIG={plane.kubeconfig}; stop: voxgate dev down\n")
+    finally:
+        if keep:
+            plane.adopt([c for release in started for c in release.components])
+        else:
+            for release in started:
+                release.stop()
+            plane.stop()
+    surprises = [r for r in result.jobs if not r.as_expected]
+    return 1 if surprises or result.operator_writes.refused else 0

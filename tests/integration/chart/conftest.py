@@ -1,4 +1,5 @@
-"""The chart tests' harness: bin/helm, rendering, and offline kubeconform schemas.
+"""The chart tests' harness: bin/helm and rendering (voxgate.devcluster.chart, shared with the
+demo), and offline kubeconform schemas.
 
 kubeconform validates against JSON schemas, one file per kind. There is no network here to fetch
 the usual ones, and they would describe some other Kubernetes anyway; so they are generated from
@@ -11,11 +12,9 @@ inlined into `definitions`) and strict (objects refuse unknown fields). They are
 
 from __future__ import annotations
 
-import base64
 import copy
 import hashlib
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -30,21 +29,23 @@ import pytest
 import yaml
 from kubernetes import client
 
-from voxgate.devcluster import ControlPlane
+from voxgate.devcluster import ControlPlane, chart
 from voxgate.devcluster.binaries import resolve_binary
+from voxgate.devcluster.chart import Helm, Manifest
+
+# Re-exported: the chart tests import them from here.
+__all__ = ["Helm", "Manifest"]
 
 REPO = Path(__file__).resolve().parents[3]
-CHART = REPO / "charts" / "voxgate"
+CHART = chart.CHART_DIR
 CI_VALUES = sorted((CHART / "ci").glob("*.yaml"))
 THIRDPARTY_CRDS = Path(__file__).resolve().parent / "thirdparty-crds"
 SCHEMA_CACHE = REPO / ".voxgate" / "kubeconform-schemas"
-RELEASE = "voxgate"
-RELEASE_NAMESPACE = "voxgate-system"
+RELEASE = chart.RELEASE
+RELEASE_NAMESPACE = chart.RELEASE_NAMESPACE
 # Bump when the conversion below changes, so that cached schemas are regenerated.
 CONVERTER_VERSION = "2"
 COMPONENT_REF = "#/components/schemas/"
-
-Manifest = dict[str, Any]
 
 
 def values_id(path: Path | None) -> str:
@@ -56,85 +57,13 @@ VALUES_CASES: list[Path | None] = [None, *CI_VALUES]
 VALUES_IDS = [values_id(p) for p in VALUES_CASES]
 
 
-# -- helm ------------------------------------------------------------------------------------
-
-
-class HelmError(AssertionError):
-    """bin/helm failed; the message carries its output."""
-
-
-@dataclass(frozen=True)
-class Helm:
-    """bin/helm with a private home (no repositories, no plugins, no user config)."""
-
-    home: Path
-    kube_version: str
-
-    def run(
-        self, *args: str, kubeconfig: Path | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        env = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(self.home),
-            "HELM_CACHE_HOME": str(self.home / "cache"),
-            "HELM_CONFIG_HOME": str(self.home / "config"),
-            "HELM_DATA_HOME": str(self.home / "data"),
-        }
-        if kubeconfig is not None:
-            env["KUBECONFIG"] = str(kubeconfig)
-        result = subprocess.run(
-            [str(resolve_binary("helm")), *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            timeout=300,
-            check=False,
-        )
-        if check and result.returncode != 0:
-            raise HelmError(
-                f"helm {' '.join(args)} exited {result.returncode}:\n{result.stdout}{result.stderr}"
-            )
-        return result
-
-    def template(
-        self,
-        values: Path | None = None,
-        *,
-        chart: Path = CHART,
-        namespace: str = RELEASE_NAMESPACE,
-        release: str = RELEASE,
-        sets: Mapping[str, str] | None = None,
-        include_crds: bool = False,
-    ) -> str:
-        args = ["template", release, str(chart), "--namespace", namespace]
-        args += ["--kube-version", self.kube_version]
-        if values is not None:
-            args += ["--values", str(values)]
-        for key, value in (sets or {}).items():
-            args += ["--set", f"{key}={value}"]
-        if include_crds:
-            args.append("--include-crds")
-        return self.run(*args).stdout
-
-    def manifests(self, values: Path | None = None, **kwargs: Any) -> list[Manifest]:
-        return documents(self.template(values, **kwargs))
-
-
-def documents(text: str) -> list[Manifest]:
-    return [cast(Manifest, d) for d in yaml.safe_load_all(text) if d]
+# -- helm: voxgate.devcluster.chart, which the demo uses too -----------------------------------
 
 
 @pytest.fixture(scope="session")
 def kube_version() -> str:
     """The Kubernetes version the chart is rendered for: that of bin/kube-apiserver."""
-    out = subprocess.run(
-        [str(resolve_binary("kube-apiserver")), "--version"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    # "Kubernetes v1.36.3"
-    return out.split()[-1].lstrip("v")
+    return chart.kube_version()
 
 
 @pytest.fixture(scope="session")
@@ -384,28 +313,7 @@ def fresh_namespace(plane: ControlPlane, prefix: str = "chart") -> str:
 
 def token_kubeconfig(plane: ControlPlane, namespace: str, account: str, path: Path) -> Path:
     """A kubeconfig that authenticates as a ServiceAccount, with a TokenRequest token."""
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-    )
-    answer = client.CoreV1Api(plane.api_client()).create_namespaced_service_account_token(
-        account, namespace, request
-    )
-    assert answer.status is not None
-    token = answer.status.token
-    ca = base64.b64encode(plane.ca_path.read_bytes()).decode()
-    user = f"system:serviceaccount:{namespace}:{account}"
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "plane", "cluster": {"server": plane.server,
-                                                   "certificate-authority-data": ca}}],
-        "users": [{"name": user, "user": {"token": token}}],
-        "contexts": [{"name": "sa", "context": {"cluster": "plane", "user": user}}],
-        "current-context": "sa",
-    }  # fmt: skip
-    path.write_text(yaml.safe_dump(config))
-    path.chmod(0o600)
-    return path
+    return chart.service_account_kubeconfig(plane, namespace, account, path)
 
 
 @pytest.fixture(scope="module")

@@ -3,9 +3,11 @@ ServiceAccount (a TokenRequest token, nothing else) with the chart's ClusterRole
 backstop applied, takes a TrainingJob from admission to success and revokes its credentials;
 and `kubectl auth can-i` shows what that identity may not do.
 
-A control plane of this module's own: the backstop is installed for real. The webhook
-configurations are left out: their Service has no endpoints here (the operator runs as a local
-process), and the webhooks are tested in tests/integration/webhooks/.
+A control plane of this module's own: the backstop is installed for real. The chart is applied
+and its pod run as local processes (OPA and the operator, with the chart's settings) by
+voxgate.devcluster.chart and .release, the same code `voxgate dev demo` uses. The webhook
+configurations are left out (the demo registers them; the webhooks are tested in
+tests/integration/webhooks/).
 """
 
 from __future__ import annotations
@@ -13,8 +15,6 @@ from __future__ import annotations
 import copy
 import datetime
 import json
-import os
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -26,12 +26,12 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from voxgate.devcluster import ControlPlane
-from voxgate.devcluster.opa import OpaServer
-from voxgate.devcluster.processes import Component, free_port, http_ok
+from voxgate.devcluster.chart import apply_chart
+from voxgate.devcluster.release import LocalRelease
 from voxgate.policy.revision import policy_revision
 
 if TYPE_CHECKING:
-    from tests.integration.chart.conftest import Helm, TokenKubeconfig
+    from tests.integration.chart.conftest import Helm, Manifest
 
 pytestmark = pytest.mark.integration
 
@@ -45,7 +45,6 @@ PLURALS = {
     "DataGrant": "datagrants",
     "TrainingJob": "trainingjobs",
 }
-LEFT_OUT = {"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"}
 
 
 def example(relative: str) -> dict[str, Any]:
@@ -66,55 +65,31 @@ def now() -> str:
 
 
 @pytest.fixture(scope="module")
-def chart_rbac(isolated_plane: ControlPlane, helm: Helm) -> ControlPlane:
+def chart_rbac(isolated_plane: ControlPlane, helm: Helm) -> tuple[ControlPlane, list[Manifest]]:
     """The rendered chart (minimal values) applied for real, but for the webhook configs."""
     plane = isolated_plane
     core = client.CoreV1Api(plane.api_client())
-    for name in (NAMESPACE, DATA, TEAM):
+    for name in (DATA, TEAM):
         core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
     manifests = helm.manifests(CHART / "ci" / "minimal-values.yaml", namespace=NAMESPACE)
-    kept = [m for m in manifests if m["kind"] not in LEFT_OUT]
-    plane.kubectl("apply", "--server-side", "-f", "-", input=yaml.safe_dump_all(kept))
-    return plane
+    apply_chart(plane, manifests, namespace=NAMESPACE)
+    return plane, manifests
 
 
 @pytest.fixture(scope="module")
 def operator(
-    chart_rbac: ControlPlane,
-    tmp_path_factory: pytest.TempPathFactory,
-    service_account_kubeconfig: TokenKubeconfig,
-) -> Iterator[Component]:
-    state = tmp_path_factory.mktemp("operator-as-chart-sa")
-    # The chart's own copy of the bundle, as the sidecar loads it.
-    opa = OpaServer(CHART / "files" / "policies", state / "opa")
-    opa.start()
-    kubeconfig = service_account_kubeconfig(chart_rbac, NAMESPACE, ACCOUNT, state / "sa.kubeconfig")
-    port = free_port()
-    env = dict(
-        os.environ,
-        KUBECONFIG=str(kubeconfig),
-        VOXGATE_NAMESPACE=NAMESPACE,
-        VOXGATE_OPA_URL=opa.url,
-        VOXGATE_AUDIT_PATH=str(state / "audit" / "audit.jsonl"),
-    )
-    process = Component(
-        "voxgate-operator-as-chart-sa",
-        [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
-         f"--liveness=http://127.0.0.1:{port}/healthz"],
-        state / "operator.log",
-    )  # fmt: skip
-    process.start(supervised=True, env=env)
-    chart_rbac.extra_logs.append(process)
+    chart_rbac: tuple[ControlPlane, list[Manifest]], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[LocalRelease]:
+    """OPA and the operator as the chart's pod would run them, as the chart's ServiceAccount."""
+    plane, manifests = chart_rbac
+    release = LocalRelease(plane, manifests, tmp_path_factory.mktemp("operator-as-chart-sa"))
     try:
-        deadline = time.monotonic() + 60
-        while not http_ok(f"http://127.0.0.1:{port}/healthz"):
-            if process.exit_code() is not None or time.monotonic() > deadline:
-                pytest.fail(f"operator did not start:\n{process.log_tail(80)}")
-            time.sleep(0.1)
-        yield process
+        release.start()
+        plane.extra_logs.extend(release.components)
+        assert release.username == OPERATOR
+        yield release
     finally:
-        process.stop()
-        opa.stop()
+        release.stop()
 
 
 def wait_for(what: str, probe: Any, timeout: float = 60) -> Any:
@@ -128,9 +103,10 @@ def wait_for(what: str, probe: Any, timeout: float = 60) -> Any:
 
 
 def test_the_operator_runs_a_job_end_to_end_under_the_charts_rbac(
-    chart_rbac: ControlPlane, operator: Component
+    chart_rbac: tuple[ControlPlane, list[Manifest]], operator: LocalRelease
 ) -> None:
-    api = chart_rbac.api_client()
+    plane = chart_rbac[0]
+    api = plane.api_client()
     custom, core, batch = (
         client.CustomObjectsApi(api),
         client.CoreV1Api(api),
@@ -200,7 +176,7 @@ def test_the_operator_runs_a_job_end_to_end_under_the_charts_rbac(
     assert int(anchor["data"]["seq"]) >= 1
     log = operator.log_path.read_text()
     for sign in ("Forbidden", " 403", "Not enough permissions"):
-        assert sign not in log, operator.log_tail(60)
+        assert sign not in log, log[-4000:]
 
 
 CAN = [
@@ -237,13 +213,13 @@ CANNOT = [
 
 @pytest.mark.parametrize(("verb", "resource", "namespace"), CAN + CANNOT)
 def test_what_the_operators_identity_may_and_may_not_do(
-    chart_rbac: ControlPlane, verb: str, resource: str, namespace: str | None
+    chart_rbac: tuple[ControlPlane, list[Manifest]], verb: str, resource: str, namespace: str | None
 ) -> None:
     where = ["-n", namespace] if namespace else ["--all-namespaces"]
     # kubectl reads TYPE/NAME, so a subresource goes in its own flag.
     kind, _, subresource = resource.partition("/")
     extra = [f"--subresource={subresource}"] if subresource else []
-    result = chart_rbac.kubectl(
+    result = chart_rbac[0].kubectl(
         "auth", "can-i", verb, kind, *extra, *where, f"--as={OPERATOR}", check=False
     )
     answer = result.stdout.strip()
