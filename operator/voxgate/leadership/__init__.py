@@ -23,6 +23,13 @@ The whole API, for the operator's start-up (no kopf here):
   client-go's default (lease 15 s, renew deadline 10 s, retry 2 s) unless the settings say
   otherwise. The gauge `voxgate_leader` is 1 while this replica leads.
 
+Where to wait: kopf starts its admission webhook server and its liveness endpoint only after
+every startup handler has returned (kopf._core.reactor.running guards both on `started_flag`), so
+a startup handler that blocks in acquire() would leave a standby with no webhooks, no /healthz
+(the chart's startupProbe then restarts it) and, if the broker starts after it, no broker. Wait
+for leadership where only the reconciling part waits, e.g. by starting the reconcile handlers
+(their own kopf registry and kopf.operator()) after acquire() returns.
+
 The parts: `decision` (pure: what to do about the Lease as read), `leases` (the Lease through the
 kubernetes client, compare-and-swap writes), `elector` (asyncio), `timing`, `identity`.
 """
