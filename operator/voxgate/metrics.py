@@ -48,3 +48,7 @@ BUDGET_REMAINING = Gauge(
     "Epsilon a dataset has left to spend.",
     ["namespace", "dataset"],
 )
+LEADER = Gauge(
+    "voxgate_leader",
+    "1 while this replica holds the operator's Lease (and so reconciles), else 0.",
+)

@@ -1,6 +1,7 @@
 """What the operator is started with: one frozen value, read once from the environment.
 
-The Helm chart sets the VOXGATE_* variables from its values; nothing here talks to the cluster.
+The Helm chart sets the VOXGATE_* variables from its values, and POD_NAME (the replica's name,
+through the downward API); nothing here talks to the cluster.
 Bad values raise SettingsError with one line naming the variable, so a misconfigured release
 fails at start-up with a readable message instead of admitting jobs it cannot run.
 """
@@ -32,8 +33,21 @@ DEFAULT_WEBHOOK_PORT = 9443
 DEFAULT_WEBHOOK_ADDRESS = "0.0.0.0"  # noqa: S104 - the API server reaches the pod over its IP
 # Members of this group may approve and revoke DataGrants (the admission webhook enforces it).
 DEFAULT_STEWARD_GROUP = "voxgate-stewards"
+# Leader election through a coordination.k8s.io Lease, with client-go's default timing.
+DEFAULT_LEADER_LEASE_NAME = "voxgate-operator"
+DEFAULT_LEADER_LEASE_DURATION_SECONDS = 15
+DEFAULT_LEADER_RENEW_DEADLINE_SECONDS = 10.0
+DEFAULT_LEADER_RETRY_PERIOD_SECONDS = 2.0
+# client-go's JitterFactor: a standby waits retryPeriod * (1 + up to this) between attempts, and
+# the renew deadline must leave room for more than one (jittered) retry.
+LEADER_JITTER_FACTOR = 1.2
+# The replica's name, set by the chart from the pod's metadata.name (downward API). Not
+# VOXGATE_-prefixed: it is the conventional name, and it is not a setting anyone chooses.
+POD_NAME_VARIABLE = "POD_NAME"
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
 # Same rule as TrainingJob.spec.image: a reference pinned by digest.
 _PINNED_IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/-]*@sha256:[a-f0-9]{64}$")
 # Kubernetes resource.Quantity, as the CRDs spell it.
@@ -72,6 +86,15 @@ class OperatorSettings:
     webhook_port: int = DEFAULT_WEBHOOK_PORT
     webhook_address: str = DEFAULT_WEBHOOK_ADDRESS
     steward_group: str = DEFAULT_STEWARD_GROUP
+    # Only the replica holding the Lease reconciles; off only for a single replica.
+    leader_election: bool = True
+    leader_lease_name: str = DEFAULT_LEADER_LEASE_NAME
+    leader_lease_duration_seconds: int = DEFAULT_LEADER_LEASE_DURATION_SECONDS
+    leader_renew_deadline_seconds: float = DEFAULT_LEADER_RENEW_DEADLINE_SECONDS
+    leader_retry_period_seconds: float = DEFAULT_LEADER_RETRY_PERIOD_SECONDS
+    # This replica's pod name (POD_NAME); empty outside a pod. It names the replica's audit
+    # anchor and is its identity in the Lease.
+    replica: str = ""
 
     def __post_init__(self) -> None:
         if not _DNS_LABEL.match(self.namespace) or len(self.namespace) > 63:
@@ -99,6 +122,21 @@ class OperatorSettings:
             )
         self._check_webhook()
         self._check_broker()
+        self._check_leader_election()
+
+    def _check_leader_election(self) -> None:
+        name = self.leader_lease_name
+        if not _DNS_SUBDOMAIN.match(name) or len(name) > 253:
+            raise SettingsError(f"leader_lease_name must be a DNS subdomain, got {name!r}")
+        problem = election_timing_problem(
+            self.leader_lease_duration_seconds,
+            self.leader_renew_deadline_seconds,
+            self.leader_retry_period_seconds,
+        )
+        if problem is not None:
+            raise SettingsError(f"leader_{problem}")
+        if self.replica and (not _DNS_SUBDOMAIN.match(self.replica) or len(self.replica) > 253):
+            raise SettingsError(f"replica must be a pod name, got {self.replica!r}")
 
     def _check_broker(self) -> None:
         if (self.broker_cert_file is None) != (self.broker_key_file is None):
@@ -151,6 +189,13 @@ class OperatorSettings:
         cert_file, key_file = text("WEBHOOK_CERT_FILE", ""), text("WEBHOOK_KEY_FILE", "")
         broker_cert, broker_key = text("BROKER_CERT_FILE", ""), text("BROKER_KEY_FILE", "")
         broker_ca_file = text("BROKER_CA_FILE", "")
+        lease_duration = text(
+            "LEADER_LEASE_DURATION_SECONDS", str(DEFAULT_LEADER_LEASE_DURATION_SECONDS)
+        )
+        renew_deadline = text(
+            "LEADER_RENEW_DEADLINE_SECONDS", str(DEFAULT_LEADER_RENEW_DEADLINE_SECONDS)
+        )
+        retry_period = text("LEADER_RETRY_PERIOD_SECONDS", str(DEFAULT_LEADER_RETRY_PERIOD_SECONDS))
         try:
             return cls(
                 namespace=text("NAMESPACE", DEFAULT_NAMESPACE),
@@ -169,11 +214,60 @@ class OperatorSettings:
                 webhook_port=_integer("webhook_port", webhook_port),
                 webhook_address=text("WEBHOOK_ADDRESS", DEFAULT_WEBHOOK_ADDRESS),
                 steward_group=text("STEWARD_GROUP", DEFAULT_STEWARD_GROUP),
+                leader_election=_boolean("leader_election", text("LEADER_ELECTION", "true")),
+                leader_lease_name=text("LEADER_LEASE_NAME", DEFAULT_LEADER_LEASE_NAME),
+                leader_lease_duration_seconds=_integer(
+                    "leader_lease_duration_seconds", lease_duration
+                ),
+                leader_renew_deadline_seconds=_number(
+                    "leader_renew_deadline_seconds", renew_deadline
+                ),
+                leader_retry_period_seconds=_number("leader_retry_period_seconds", retry_period),
+                replica=environ.get(POD_NAME_VARIABLE, ""),
             )
         except SettingsError as error:
             # Every message starts with the field's name; show the variable the user sets.
             field_name, rest = str(error).split(" ", 1)
-            raise SettingsError(f"{ENV_PREFIX}{field_name.upper()} {rest}") from None
+            variable = (
+                POD_NAME_VARIABLE if field_name == "replica" else ENV_PREFIX + field_name.upper()
+            )
+            raise SettingsError(f"{variable} {rest}") from None
+
+
+def election_timing_problem(
+    lease_duration: int, renew_deadline: float, retry_period: float
+) -> str | None:
+    """What is wrong with a leader-election timing, as "<field> must ..." (None: nothing).
+
+    client-go's rules: a leader gives up (renew deadline) before anyone may take its Lease over
+    (lease duration), and retries more than once within the deadline.
+    """
+    if isinstance(lease_duration, bool) or not isinstance(lease_duration, int):
+        return f"lease_duration_seconds must be a whole number of seconds, got {lease_duration!r}"
+    if lease_duration < 1:
+        return f"lease_duration_seconds must be at least 1, got {lease_duration}"
+    for name, value in (("retry_period", retry_period), ("renew_deadline", renew_deadline)):
+        if not (math.isfinite(value) and value > 0):
+            return f"{name}_seconds must be a finite number > 0, got {value!r}"
+    if renew_deadline >= lease_duration:
+        return (
+            f"renew_deadline_seconds ({renew_deadline:g}) must be less than "
+            f"lease_duration_seconds ({lease_duration})"
+        )
+    if renew_deadline <= LEADER_JITTER_FACTOR * retry_period:
+        return (
+            f"renew_deadline_seconds ({renew_deadline:g}) must be more than "
+            f"{LEADER_JITTER_FACTOR:g} x retry_period_seconds ({retry_period:g})"
+        )
+    return None
+
+
+def _boolean(name: str, text: str) -> bool:
+    if text.lower() in _TRUE:
+        return True
+    if text.lower() in _FALSE:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {text!r}")
 
 
 def _integer(name: str, text: str) -> int:

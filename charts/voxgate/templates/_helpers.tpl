@@ -82,6 +82,11 @@ sha256:0000000000000000000000000000000000000000000000000000000000000000
 {{- printf "%s-metrics" (include "voxgate.fullname" .) -}}
 {{- end -}}
 
+{{/* The Lease whose holder is the leader, the one replica that reconciles. */}}
+{{- define "voxgate.leaseName" -}}
+{{- printf "%s-operator" (include "voxgate.fullname" .) -}}
+{{- end -}}
+
 {{- define "voxgate.podsService" -}}
 {{- printf "%s-pods" (include "voxgate.fullname" .) -}}
 {{- end -}}

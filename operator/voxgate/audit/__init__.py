@@ -1,5 +1,6 @@
 """The audit trail: hash-chained, secret-free records of every decision, credential release,
-revocation and ledger change; file and stdout sinks; verification; anchoring in a ConfigMap.
+revocation and ledger change; file and stdout sinks; verification; anchoring in a ConfigMap
+(one per replica).
 
 No kopf here: the handlers and the key broker call `AuditTrail.append`. Format and guarantees
 are in docs/audit.md.
@@ -11,6 +12,7 @@ from voxgate.audit.anchor import (
     DEFAULT_ANCHOR_NAME,
     AnchorStore,
     StoredAnchor,
+    anchor_name,
     should_anchor,
 )
 from voxgate.audit.anchorer import Anchorer
@@ -72,6 +74,7 @@ __all__ = [
     "TrailLocked",
     "UnsafeDetails",
     "VerifyResult",
+    "anchor_name",
     "canonical_json",
     "chain",
     "format_time",

@@ -1,5 +1,9 @@
 """Anchoring: the trail's head {seq, digest, time} kept outside the trail, in a ConfigMap.
 
+Each replica writes its own trail (on its own volume), so each has its own anchor:
+`voxgate-audit-anchor-<pod name>` (anchor_name). A process that does not know its pod name (run
+outside the chart) uses the unsuffixed `voxgate-audit-anchor`.
+
 The trail file alone cannot show that records were cut off its end: a shorter chain is still a
 valid chain. The anchor is a second witness the file's owner does not control alone: it lives in
 the API server (whose own audit log records who changed it), it only moves forward, and every
@@ -28,7 +32,9 @@ MANAGED_BY_LABEL = "app.kubernetes.io/managed-by"
 MANAGED_BY = "voxgate"
 COMPONENT_LABEL = "app.kubernetes.io/component"
 COMPONENT = "audit-anchor"
-SEQ_KEY, DIGEST_KEY, TIME_KEY = "seq", "digest", "time"
+SEQ_KEY, DIGEST_KEY, TIME_KEY, REPLICA_KEY = "seq", "digest", "time", "replica"
+# A ConfigMap's name is a DNS subdomain.
+MAX_NAME_LENGTH = 253
 HTTP_NOT_FOUND = 404
 HTTP_CONFLICT = 409
 _SEQ = re.compile(r"^[0-9]{1,18}$")
@@ -69,6 +75,16 @@ def should_anchor(
     return elapsed >= interval or elapsed < timedelta(0)
 
 
+def anchor_name(replica: str) -> str:
+    """The anchor ConfigMap of the replica (pod) `replica`; "" is a process without a pod name."""
+    if not replica:
+        return DEFAULT_ANCHOR_NAME
+    name = f"{DEFAULT_ANCHOR_NAME}-{replica}"
+    if len(name) > MAX_NAME_LENGTH:
+        raise AnchorError(f"replica name {replica!r} is too long to name its anchor ConfigMap")
+    return name
+
+
 class AnchorStore:
     """The anchor ConfigMap through the official (sync) kubernetes client."""
 
@@ -78,12 +94,28 @@ class AnchorStore:
         namespace: str,
         name: str = DEFAULT_ANCHOR_NAME,
         *,
+        replica: str = "",
         max_attempts: int = 5,
     ) -> None:
         self.core = client.CoreV1Api(api_client)
         self.namespace = namespace
         self.name = name
+        # Set: the anchor records whose trail it anchors, and reading another's is refused.
+        self.replica = replica
         self.max_attempts = max_attempts
+
+    @classmethod
+    def for_replica(
+        cls, api_client: client.ApiClient, namespace: str, replica: str, *, max_attempts: int = 5
+    ) -> AnchorStore:
+        """The anchor of replica `replica`'s trail (settings.replica, the pod's name)."""
+        return cls(
+            api_client,
+            namespace,
+            anchor_name(replica),
+            replica=replica,
+            max_attempts=max_attempts,
+        )
 
     @property
     def where(self) -> str:
@@ -152,7 +184,12 @@ class AnchorStore:
                 labels={MANAGED_BY_LABEL: MANAGED_BY, COMPONENT_LABEL: COMPONENT},
                 resource_version=current.resource_version if current is not None else None,
             ),
-            data={SEQ_KEY: str(head.seq), DIGEST_KEY: head.digest, TIME_KEY: format_time(at)},
+            data={
+                SEQ_KEY: str(head.seq),
+                DIGEST_KEY: head.digest,
+                TIME_KEY: format_time(at),
+                **({REPLICA_KEY: self.replica} if self.replica else {}),
+            },
         )
 
     def _parse(self, configmap: Any) -> StoredAnchor:
@@ -165,6 +202,11 @@ class AnchorStore:
         seq, digest = data.get(SEQ_KEY, ""), data.get(DIGEST_KEY, "")
         if not _SEQ.match(seq) or int(seq) < 1 or not DIGEST_PATTERN.match(digest):
             raise AnchorError(f"{self.where} does not hold a valid anchor (seq and digest)")
+        if self.replica and data.get(REPLICA_KEY, "") != self.replica:
+            raise AnchorError(
+                f"{self.where} anchors the trail of replica {data.get(REPLICA_KEY, '')!r}, "
+                f"not of {self.replica!r}"
+            )
         return StoredAnchor(
             seq=int(seq),
             digest=digest,

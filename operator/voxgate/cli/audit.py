@@ -1,5 +1,9 @@
 """`voxgate audit`: verify a trail file (optionally against its anchor) and show its records.
 
+Each operator replica keeps its own trail and its own anchor: `--anchor-replica NAMESPACE/POD`
+checks a trail against the anchor of the replica (pod) that wrote it, `--anchor-configmap` against
+any anchor ConfigMap by name.
+
 Exit codes of `verify`: 0 intact, 1 broken (the first broken record is named in one line),
 2 usage errors (no such file, bad arguments, the anchor cannot be read).
 """
@@ -13,7 +17,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from voxgate.audit.anchor import DEFAULT_ANCHOR_NAME, AnchorStore, StoredAnchor
+from voxgate.audit.anchor import DEFAULT_ANCHOR_NAME, AnchorStore, StoredAnchor, anchor_name
 from voxgate.audit.errors import AuditError
 from voxgate.audit.record import AuditRecord
 from voxgate.audit.verify import ChainWalk, verify_file
@@ -31,14 +35,22 @@ def register(subparsers: Any) -> None:
         "verify",
         help="check every digest, prev link and seq of a trail file",
         description="Exit 0 if the chain is intact, 1 if it is broken (the first broken record "
-        "is named), 2 on usage errors. With --anchor-configmap the anchored record must be in "
-        "the file too, which detects records cut off its end.",
+        "is named), 2 on usage errors. With an anchor (--anchor-replica or --anchor-configmap) "
+        "the anchored record must be in the file too, which detects records cut off its end.",
     )
     verify.add_argument("file", metavar="FILE", help="the audit trail (JSON lines)")
-    verify.add_argument(
+    anchor = verify.add_mutually_exclusive_group()
+    anchor.add_argument(
+        "--anchor-replica",
+        metavar="NAMESPACE/POD",
+        help="the anchor of the operator replica (pod) that wrote FILE: ConfigMap "
+        f"NAMESPACE/{DEFAULT_ANCHOR_NAME}-POD",
+    )
+    anchor.add_argument(
         "--anchor-configmap",
         metavar="NAMESPACE/NAME",
-        help=f"the anchor ConfigMap (the operator's is NAMESPACE/{DEFAULT_ANCHOR_NAME})",
+        help="an anchor ConfigMap by name (a process run without a pod name uses "
+        f"NAMESPACE/{DEFAULT_ANCHOR_NAME})",
     )
     verify.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG, ~/.kube)")
     verify.set_defaults(handler=handle_verify)
@@ -63,12 +75,20 @@ def register(subparsers: Any) -> None:
 
 def handle_verify(args: argparse.Namespace) -> int:
     path = _trail_file(args.file)
-    if args.kubeconfig and not args.anchor_configmap:
-        raise UsageError("--kubeconfig is only used with --anchor-configmap")
+    if args.kubeconfig and not (args.anchor_configmap or args.anchor_replica):
+        raise UsageError("--kubeconfig is only used with --anchor-replica or --anchor-configmap")
     anchor: StoredAnchor | None = None
-    if args.anchor_configmap:
+    where = ""
+    if args.anchor_replica:
+        namespace, pod = _namespaced(args.anchor_replica, "--anchor-replica", "NAMESPACE/POD")
+        try:
+            name = anchor_name(pod)
+        except AuditError as error:
+            raise UsageError(str(error)) from None
+        anchor, where = _read_anchor(namespace, name, args.kubeconfig, replica=pod)
+    elif args.anchor_configmap:
         namespace, name = _namespaced(args.anchor_configmap, "--anchor-configmap")
-        anchor = _read_anchor(namespace, name, args.kubeconfig)
+        anchor, where = _read_anchor(namespace, name, args.kubeconfig)
     try:
         result = verify_file(path, anchor.head if anchor else None)
     except AuditError as error:
@@ -80,7 +100,7 @@ def handle_verify(args: argparse.Namespace) -> int:
         f"{path}: intact, {result.records} records, head seq {result.head.seq} {result.head.digest}"
     )
     if anchor is not None:
-        print(f"anchor {args.anchor_configmap}: seq {anchor.seq} ({anchor.time}) is in the file")
+        print(f"anchor {where}: seq {anchor.seq} ({anchor.time}) is in the file")
     return 0
 
 
@@ -151,21 +171,24 @@ def _trail_file(text: str) -> Path:
     return path
 
 
-def _namespaced(text: str, option: str) -> tuple[str, str]:
+def _namespaced(text: str, option: str, shape: str = "NAMESPACE/NAME") -> tuple[str, str]:
     namespace, _, name = text.partition("/")
     if not namespace or not name or "/" in name:
-        raise UsageError(f"{option} must be NAMESPACE/NAME, not {text!r}")
+        raise UsageError(f"{option} must be {shape}, not {text!r}")
     return namespace, name
 
 
-def _read_anchor(namespace: str, name: str, kubeconfig: str | None) -> StoredAnchor:
+def _read_anchor(
+    namespace: str, name: str, kubeconfig: str | None, *, replica: str = ""
+) -> tuple[StoredAnchor, str]:
     api = api_client(kubeconfig)
+    store = AnchorStore(api, namespace, name, replica=replica)
     try:
-        anchor = AnchorStore(api, namespace, name).read()
+        anchor = store.read()
     except AuditError as error:
         raise UsageError(str(error)) from None
     finally:
         api.close()
     if anchor is None:
-        raise UsageError(f"no anchor ConfigMap {namespace}/{name} (nothing anchored yet?)")
-    return anchor
+        raise UsageError(f"no anchor {store.where} (nothing anchored yet?)")
+    return anchor, store.where

@@ -213,10 +213,15 @@ def operator_environment(manifests: Iterable[Manifest]) -> dict[str, str]:
         name = str(variable["name"])
         if "value" in variable:
             env[name] = str(variable["value"])
-        elif variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == (
-            "metadata.namespace"
+        elif (field := variable.get("valueFrom", {}).get("fieldRef", {}).get("fieldPath")) in (
+            "metadata.namespace",
+            "metadata.name",
         ):
-            env[name] = str(statefulset["metadata"]["namespace"])
+            # The pod the StatefulSet would make first: replica 0 of the release.
+            meta = statefulset["metadata"]
+            env[name] = str(
+                meta["namespace"] if field == "metadata.namespace" else f"{meta['name']}-0"
+            )
         else:
             raise ControlPlaneError(f"cannot resolve the chart's {name} outside a pod")
     return env

@@ -1,5 +1,6 @@
-"""Anchoring against a real kube-apiserver: round trip, compare-and-swap, never backwards, and
-`voxgate audit verify --anchor-configmap` catching a truncated trail."""
+"""Anchoring against a real kube-apiserver: round trip, compare-and-swap, never backwards, one
+anchor per replica, and `voxgate audit verify --anchor-replica/--anchor-configmap` catching a
+truncated trail."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from voxgate.audit import (
     ChainHead,
     FsyncPolicy,
     Subject,
+    anchor_name,
 )
 from voxgate.cli import audit, main
 from voxgate.devcluster import ControlPlane
@@ -217,3 +219,76 @@ def test_verify_with_a_missing_or_forbidden_anchor_is_a_usage_error(
     assert main.main([*argv, "--kubeconfig", str(nobody.kubeconfig)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "HTTP 403" in err
+
+
+def test_each_replica_anchors_its_own_trail(control_plane: ControlPlane, namespace: str) -> None:
+    api = control_plane.api_client()
+    first = AnchorStore.for_replica(api, namespace, "voxgate-0")
+    second = AnchorStore.for_replica(api, namespace, "voxgate-1")
+    assert first.name == "voxgate-audit-anchor-voxgate-0"
+    # Two trails of different lengths: neither anchor moves the other back or aside.
+    first.anchor(head(40), T0)
+    second.anchor(head(3), T0)
+    first.anchor(head(41), T0)
+    assert stored_head(first) == head(41) and stored_head(second) == head(3)
+    configmap = client.CoreV1Api(api).read_namespaced_config_map(second.name, namespace)
+    assert configmap.data is not None and configmap.data["replica"] == "voxgate-1"
+
+    # One replica's anchor copied over another's is refused, not taken for its own.
+    core = client.CoreV1Api(api)
+    copied = core.read_namespaced_config_map(first.name, namespace)
+    assert copied.data is not None
+    copied.data["seq"], copied.data["digest"] = "3", head(3).digest
+    copied.data["replica"] = "voxgate-1"
+    core.replace_namespaced_config_map(first.name, namespace, copied)
+    with pytest.raises(AnchorError, match="anchors the trail of replica 'voxgate-1'"):
+        first.read()
+
+
+def test_verify_against_the_replicas_anchor(
+    tmp_path: Path,
+    control_plane: ControlPlane,
+    namespace: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    api = control_plane.api_client()
+    trails = {}
+    for replica, count in (("voxgate-0", 6), ("voxgate-1", 4)):
+        path = tmp_path / replica / "audit.jsonl"
+        path.parent.mkdir()
+        records = write_records(path, count)
+        AnchorStore.for_replica(api, namespace, replica).anchor(records[-1].head, T0)
+        trails[replica] = path
+    kubeconfig = ["--kubeconfig", str(control_plane.kubeconfig)]
+
+    def verify(replica: str, path: Path) -> int:
+        return main.main(
+            [
+                "audit",
+                "verify",
+                str(path),
+                "--anchor-replica",
+                f"{namespace}/{replica}",
+                *kubeconfig,
+            ]
+        )
+
+    assert verify("voxgate-1", trails["voxgate-1"]) == 0
+    out = capsys.readouterr().out
+    assert f"anchor ConfigMap {namespace}/{anchor_name('voxgate-1')}: seq 4" in out
+
+    # Another replica's trail does not pass for this one's.
+    assert verify("voxgate-1", trails["voxgate-0"]) == 1
+    assert "differs from the anchored record" in capsys.readouterr().out
+
+    # Records cut off the end of replica 0's trail are caught by replica 0's anchor.
+    path = trails["voxgate-0"]
+    path.write_bytes(b"".join(path.read_bytes().splitlines(keepends=True)[:5]))
+    assert verify("voxgate-0", path) == 1
+    assert "the file ends at seq 5 but seq 6 was anchored" in capsys.readouterr().out
+
+    # A replica that never anchored: a usage error naming its ConfigMap.
+    assert verify("voxgate-2", path) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert f"no anchor ConfigMap {namespace}/voxgate-audit-anchor-voxgate-2" in err

@@ -118,6 +118,25 @@ def test_the_chart_needs_kubernetes_1_30(helm: Helm) -> None:
     assert "kubeVersion" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("sets", "complaint"),
+    [
+        ({"leaderElection.enabled": "false"}, "replicas > 1 needs leaderElection.enabled"),
+        ({"leaderElection.renewDeadlineSeconds": "15"}, "must be less than leaseDurationSeconds"),
+        ({"leaderElection.retryPeriodSeconds": "9"}, "more than 1.2 x retryPeriodSeconds"),
+    ],
+)
+def test_the_chart_refuses_replicas_without_a_leader_and_unsafe_timing(
+    helm: Helm, sets: dict[str, str], complaint: str
+) -> None:
+    args = ["template", "voxgate", str(CHART), "--kube-version", helm.kube_version]
+    for key, value in sets.items():
+        args += ["--set-json", f"{key}={value}"]
+    result = helm.run(*args, check=False)
+    assert result.returncode != 0
+    assert complaint in result.stderr
+
+
 # -- what kube-linter would check -------------------------------------------------------------
 
 
@@ -169,6 +188,17 @@ def test_rbac_is_least_privilege(rendered: dict[str, list[Manifest]], case: str)
                 # Secrets only in the operator's own namespace (KEKs), and only read one by name.
                 assert role["kind"] == "Role", f"a ClusterRole grants Secrets: {where}"
                 assert rule["verbs"] == ["get"], where
+            if "leases" in rule["resources"]:
+                # Leader election: the one Lease by name in the release namespace; create cannot
+                # be limited by name, so it is a rule of its own. Never delete, list or watch.
+                assert role["kind"] == "Role", f"a ClusterRole grants Leases: {where}"
+                assert rule["apiGroups"] == ["coordination.k8s.io"], where
+                if "resourceNames" in rule:
+                    assert rule["verbs"] == ["get", "update"], where
+                    fullname = find(rendered[case], "StatefulSet")["metadata"]["name"]
+                    assert rule["resourceNames"] == [f"{fullname}-operator"], where
+                else:
+                    assert rule["verbs"] == ["create"], where
             if role["kind"] == "ClusterRole":
                 assert not {"list", "watch"} & set(rule["verbs"]) or rule["resources"] in (
                     ["trainingjobs", "datagrants", "speechdatasets"],
@@ -210,10 +240,12 @@ def test_the_operator_accepts_the_settings_the_chart_gives_it(
     manifests = rendered[case]
     container = operator_container(manifests)
     env: dict[str, str] = {}
+    # What the downward API gives the first replica.
+    first_pod = find(manifests, "StatefulSet")["metadata"]["name"] + "-0"
+    downward = {"metadata.namespace": NAMESPACE, "metadata.name": first_pod}
     for variable in container["env"]:
         if "valueFrom" in variable:
-            assert variable["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
-            env[variable["name"]] = NAMESPACE
+            env[variable["name"]] = downward[variable["valueFrom"]["fieldRef"]["fieldPath"]]
         else:
             env[variable["name"]] = variable["value"]
     known = {ENV_PREFIX + f.name.upper() for f in dataclasses.fields(OperatorSettings)}
@@ -222,6 +254,15 @@ def test_the_operator_accepts_the_settings_the_chart_gives_it(
     assert set_by_chart <= known, f"the operator reads none of {set_by_chart - known}"
     settings = OperatorSettings.from_env(env)
     assert settings.namespace == NAMESPACE
+    # Each replica's identity in the Lease and the name of its audit anchor: its pod name.
+    assert settings.replica == first_pod
+    roles = [m for m in manifests if m["kind"] == "Role"]
+    lease_rules = [r for m in roles for r in m["rules"] if "leases" in r["resources"]]
+    if settings.leader_election:
+        assert [settings.leader_lease_name] in [r.get("resourceNames") for r in lease_rules]
+    else:
+        assert lease_rules == []
+        assert find(manifests, "StatefulSet")["spec"]["replicas"] == 1
     assert settings.image == container["image"]
     assert settings.webhooks_enabled
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}

@@ -12,6 +12,7 @@ tests/integration/webhooks/).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import datetime
 import json
@@ -22,13 +23,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from voxgate.devcluster import ControlPlane
-from voxgate.devcluster.chart import apply_chart
+from voxgate.devcluster.chart import apply_chart, service_account_kubeconfig
 from voxgate.devcluster.release import LocalRelease
+from voxgate.leadership import LeaderElector, LeaseStore
 from voxgate.policy.revision import policy_revision
+from voxgate.settings import OperatorSettings
 
 if TYPE_CHECKING:
     from tests.integration.chart.conftest import Helm, Manifest
@@ -209,6 +212,65 @@ CANNOT = [
     ("delete", "validatingadmissionpolicybindings.admissionregistration.k8s.io", None),
     ("get", "nodes", None),
 ]
+
+
+LEASE = "voxgate-operator"  # the chart's Lease for release voxgate
+LEASES = [
+    # (verb, resource name or None, namespace, allowed)
+    ("get", LEASE, NAMESPACE, True),
+    ("update", LEASE, NAMESPACE, True),
+    ("create", None, NAMESPACE, True),  # create cannot be limited by name
+    ("get", "kube-controller-manager", NAMESPACE, False),
+    ("update", "some-other-operator", NAMESPACE, False),
+    ("delete", LEASE, NAMESPACE, False),
+    ("patch", LEASE, NAMESPACE, False),
+    ("list", None, NAMESPACE, False),
+    ("watch", None, NAMESPACE, False),
+    ("create", None, TEAM, False),
+    ("update", LEASE, TEAM, False),
+    ("update", "kube-scheduler", "kube-system", False),
+]
+
+
+@pytest.mark.parametrize(("verb", "name", "namespace", "allowed"), LEASES)
+def test_leader_election_may_touch_only_its_own_lease(
+    chart_rbac: tuple[ControlPlane, list[Manifest]],
+    verb: str,
+    name: str | None,
+    namespace: str,
+    allowed: bool,
+) -> None:
+    resource = "leases.coordination.k8s.io" + (f"/{name}" if name else "")
+    result = chart_rbac[0].kubectl(
+        "auth", "can-i", verb, resource, "-n", namespace, f"--as={OPERATOR}", check=False
+    )
+    assert result.stdout.strip() == ("yes" if allowed else "no"), (
+        f"{verb} {resource} in {namespace}: {result.stdout.strip()} {result.stderr}"
+    )
+
+
+async def test_the_elector_runs_under_the_charts_rbac(
+    chart_rbac: tuple[ControlPlane, list[Manifest]], tmp_path: Path
+) -> None:
+    """Acquire, renew and release the chart's Lease as the operator's ServiceAccount."""
+    plane = chart_rbac[0]
+    kubeconfig = service_account_kubeconfig(plane, NAMESPACE, ACCOUNT, tmp_path / "sa")
+    api = config.new_client_from_config(config_file=str(kubeconfig), persist_config=False)
+    settings = OperatorSettings.from_env(
+        {
+            "VOXGATE_NAMESPACE": NAMESPACE,
+            "VOXGATE_LEADER_LEASE_NAME": LEASE,
+            "VOXGATE_LEADER_RETRY_PERIOD_SECONDS": "0.2",
+            "POD_NAME": "voxgate-0",
+        }
+    )
+    elector = LeaderElector.from_settings(api, settings)
+    await asyncio.wait_for(elector.acquire(), 30)
+    assert await elector.renew_once() is True
+    assert await elector.release() is True
+    assert not elector.lost.is_set()
+    lease = LeaseStore(plane.api_client(), NAMESPACE, LEASE).read()
+    assert lease is not None and lease.holder == ""
 
 
 @pytest.mark.parametrize(("verb", "resource", "namespace"), CAN + CANNOT)

@@ -1,4 +1,5 @@
-"""`should_anchor`: when the operator's background task writes a new anchor."""
+"""`should_anchor`: when the operator's background task writes a new anchor; `anchor_name`:
+which ConfigMap each replica anchors its trail in."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from voxgate.audit import should_anchor
+from voxgate.audit import DEFAULT_ANCHOR_NAME, AnchorError, anchor_name, should_anchor
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 MINUTE = timedelta(minutes=1)
@@ -31,3 +32,12 @@ def test_should_anchor(
     last: datetime | None, records_since: int, max_pending: int | None, expected: bool
 ) -> None:
     assert should_anchor(last, NOW, MINUTE, records_since, max_pending=max_pending) is expected
+
+
+def test_each_replica_has_its_own_anchor_name() -> None:
+    assert anchor_name("voxgate-0") == "voxgate-audit-anchor-voxgate-0"
+    assert anchor_name("voxgate-1") != anchor_name("voxgate-0")
+    assert anchor_name("") == DEFAULT_ANCHOR_NAME  # a process that knows no pod name
+    assert len(anchor_name("p" * 232)) == 253
+    with pytest.raises(AnchorError, match="too long"):
+        anchor_name("p" * 233)

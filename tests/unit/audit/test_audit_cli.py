@@ -59,6 +59,20 @@ def test_verify_names_the_first_broken_record_in_one_line_and_exits_1(
             ["audit", "verify", "{file}", "--anchor-configmap", "ns/a", "--kubeconfig", "{dir}/kc"],
             "cannot load kubeconfig",
         ),
+        (["audit", "verify", "{file}", "--anchor-replica", "voxgate-0"], "NAMESPACE/POD"),
+        (["audit", "verify", "{file}", "--anchor-replica", "ns/" + "p" * 240], "too long"),
+        (
+            [
+                "audit",
+                "verify",
+                "{file}",
+                "--anchor-replica",
+                "ns/voxgate-0",
+                "--kubeconfig",
+                "{dir}/kc",
+            ],
+            "cannot load kubeconfig",
+        ),
         (["audit", "show", "{file}", "--subject", "team-a"], "NAMESPACE/NAME"),
     ],
 )
@@ -122,3 +136,15 @@ def test_show_stops_at_a_break_and_exits_1(
     captured = capsys.readouterr()
     assert [line.split()[0] for line in captured.out.splitlines()[1:]] == ["1", "2"]
     assert "BROKEN at line 3 (seq 4)" in captured.err
+
+
+def test_one_anchor_at_a_time(
+    tmp_path: Path, write_trail: WriteTrail, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "audit.jsonl"
+    write_trail(path, 1)
+    argv = ["audit", "verify", str(path), "--anchor-replica", "ns/voxgate-0"]
+    with pytest.raises(SystemExit) as exited:
+        main.main([*argv, "--anchor-configmap", "ns/voxgate-audit-anchor"])
+    assert exited.value.code == 2
+    assert "not allowed with argument --anchor-replica" in capsys.readouterr().err

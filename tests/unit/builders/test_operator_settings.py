@@ -88,3 +88,67 @@ def test_settings_are_frozen() -> None:
     settings = OperatorSettings()
     with pytest.raises(AttributeError):
         settings.namespace = "other"  # type: ignore[misc]
+
+
+def test_leader_election_defaults_and_variables() -> None:
+    settings = OperatorSettings.from_env({})
+    assert settings.leader_election is True
+    assert settings.leader_lease_name == "voxgate-operator"
+    assert (
+        settings.leader_lease_duration_seconds,
+        settings.leader_renew_deadline_seconds,
+        settings.leader_retry_period_seconds,
+    ) == (15, 10.0, 2.0)
+    assert settings.replica == ""
+
+    settings = OperatorSettings.from_env(
+        {
+            "VOXGATE_LEADER_ELECTION": "false",
+            "VOXGATE_LEADER_LEASE_NAME": "vg-operator",
+            "VOXGATE_LEADER_LEASE_DURATION_SECONDS": "30",
+            "VOXGATE_LEADER_RENEW_DEADLINE_SECONDS": "20",
+            "VOXGATE_LEADER_RETRY_PERIOD_SECONDS": "4.5",
+            "POD_NAME": "voxgate-1",
+        }
+    )
+    assert settings == OperatorSettings(
+        leader_election=False,
+        leader_lease_name="vg-operator",
+        leader_lease_duration_seconds=30,
+        leader_renew_deadline_seconds=20.0,
+        leader_retry_period_seconds=4.5,
+        replica="voxgate-1",
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"VOXGATE_LEADER_ELECTION": "maybe"}, "VOXGATE_LEADER_ELECTION must be true or false"),
+        ({"VOXGATE_LEADER_LEASE_NAME": "Voxgate_Op"}, "VOXGATE_LEADER_LEASE_NAME must be a DNS"),
+        (
+            {"VOXGATE_LEADER_LEASE_DURATION_SECONDS": "1.5"},
+            "VOXGATE_LEADER_LEASE_DURATION_SECONDS must be an integer",
+        ),
+        (
+            {"VOXGATE_LEADER_RENEW_DEADLINE_SECONDS": "20"},
+            "VOXGATE_LEADER_RENEW_DEADLINE_SECONDS (20) must be less than lease_duration_seconds",
+        ),
+        (
+            {"VOXGATE_LEADER_RETRY_PERIOD_SECONDS": "9"},
+            "VOXGATE_LEADER_RENEW_DEADLINE_SECONDS (10) must be more than 1.2 x retry_period",
+        ),
+        ({"POD_NAME": "Voxgate 0"}, "POD_NAME must be a pod name"),
+    ],
+)
+def test_bad_leader_election_values_name_the_variable(
+    variables: dict[str, str], message: str
+) -> None:
+    with pytest.raises(SettingsError, match=r"^[^\n]+$") as raised:
+        OperatorSettings.from_env(variables)
+    assert str(raised.value).startswith(message)
+
+
+@pytest.mark.parametrize("text", ["true", "TRUE", "1", "yes", "on"])
+def test_leader_election_accepts_the_usual_spellings_of_true(text: str) -> None:
+    assert OperatorSettings.from_env({"VOXGATE_LEADER_ELECTION": text}).leader_election is True

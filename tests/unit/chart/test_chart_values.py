@@ -134,6 +134,14 @@ def test_every_value_has_a_comment_right_above_it() -> None:
         ({"networkPolicy": {"metricsFrom": [{"podSelectr": {}}]}}, "metricsFrom"),
         ({"backstop": {"trustedUsernames": ["a' || true || '"]}}, "trustedUsernames"),
         ({"certManager": {"issuerRef": {"kind": "Secret"}}}, "issuerRef.kind"),
+        ({"leaderElection": {"leaseDurationSeconds": 1.5}}, "leaseDurationSeconds"),
+        ({"leaderElection": {"retryPeriodSeconds": 0}}, "retryPeriodSeconds"),
+        ({"leaderElection": {"leaseName": "other"}}, "leaderElection"),
+        ({"operator": {"extraEnv": [{"name": "POD_NAME", "value": "x"}]}}, "extraEnv"),
+        (
+            {"operator": {"extraEnv": [{"name": "VOXGATE_LEADER_ELECTION", "value": "false"}]}},
+            "extraEnv",
+        ),
     ],
 )
 def test_the_schema_refuses_bad_values(override: dict[str, Any], complaint: str) -> None:
