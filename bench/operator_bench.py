@@ -152,6 +152,8 @@ def start_operator(plane: ControlPlane, opa: OpaServer, state: Path) -> Componen
         os.environ,
         KUBECONFIG=str(plane.kubeconfig),
         VOXGATE_OPA_URL=opa.url,
+        # A stable replica name: a restarted operator takes its own Lease back at once.
+        POD_NAME="voxgate-0",
         VOXGATE_AUDIT_PATH=str(state / "audit.jsonl"),
     )
     operator = Component(

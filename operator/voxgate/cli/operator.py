@@ -1,4 +1,7 @@
-"""`voxgate operator run`: the kopf operator (also runnable as `kopf run -m voxgate.handlers`)."""
+"""`voxgate operator run`: the kopf operators with leader election (voxgate.handlers.leading).
+
+`kopf run -m voxgate.handlers` also works: one kopf operator, everything in it, no election.
+"""
 
 from __future__ import annotations
 
@@ -24,10 +27,11 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here: kopf and the handlers are only needed by this command.
-    import kopf  # noqa: PLC0415
+    import asyncio  # noqa: PLC0415
+
     from prometheus_client import start_http_server  # noqa: PLC0415
 
-    import voxgate.handlers  # noqa: F401, PLC0415 - registers the handlers
+    from voxgate.handlers import leading  # noqa: PLC0415
     from voxgate.settings import OperatorSettings, SettingsError  # noqa: PLC0415
 
     try:
@@ -40,5 +44,4 @@ def _run(args: argparse.Namespace) -> int:
     )
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
-    kopf.run(clusterwide=True, standalone=True, liveness_endpoint=args.liveness or None)
-    return 0
+    return asyncio.run(leading.run(args.liveness or None))

@@ -1,8 +1,16 @@
 """The kopf handlers: thin. They hand the object to voxgate.reconcile and apply what comes back.
 
-Registration lives here; execution (gather, decide, apply) lives in voxgate.reconcile. Importing
-this module registers the handlers with kopf's default registry (`voxgate operator run` and
-`kopf run -m voxgate.handlers` both do).
+Execution (gather, decide, apply) lives in voxgate.reconcile; here is registration, in two
+registries, because two kopf operators run in one `voxgate operator run` process:
+
+- `register_front`: start-up (the Operator value, the key broker, audit anchoring), the
+  admission webhooks and their indexes. Every replica runs it, so the webhook and broker
+  Services have a live endpoint on each one, leader or not.
+- `register_reconcilers`: the resource handlers. Only the replica holding the leader Lease runs
+  them (voxgate.handlers.leading), so two replicas never reconcile at once.
+
+Importing this module also registers both with kopf's default registry, so that
+`kopf run -m voxgate.handlers` runs everything in one kopf operator (one replica, no election).
 """
 
 from __future__ import annotations
@@ -18,7 +26,7 @@ import kopf
 
 from voxgate import API_GROUP, API_VERSION
 from voxgate.builders.progress import job_progress
-from voxgate.handlers import admission as _admission  # noqa: F401 - registers the webhooks
+from voxgate.handlers import admission
 from voxgate.handlers.runtime import (
     admission_server,
     anchor_forever,
@@ -39,8 +47,8 @@ MANAGED = {"app.kubernetes.io/managed-by": "voxgate"}
 MAX_SLEEP_SECONDS = 3600.0
 
 
-@kopf.on.startup()
 async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> None:
+    """Every replica: the one Operator value, webhooks, the key broker, audit anchoring."""
     configure(settings)
     asyncio.get_running_loop().set_default_executor(api_executor())
     memo.operator, anchorer = build_operator()
@@ -49,7 +57,11 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     memo.broker = await start_broker(memo.operator)
 
 
-@kopf.on.cleanup()
+async def reconcilers_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """The reconcilers' own kopf: the same settings; the Operator value comes in the shared memo."""
+    configure(settings)
+
+
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     operator: Operator | None = memo.get("operator")
     anchoring: asyncio.Task[None] | None = memo.get("anchoring")
@@ -90,8 +102,6 @@ def _deleted(type: str | None = None, **_: Any) -> bool:  # kopf passes the watc
 # -- TrainingJob -----------------------------------------------------------------------------
 
 
-@kopf.on.resume(API_GROUP, API_VERSION, "trainingjobs")
-@kopf.on.create(API_GROUP, API_VERSION, "trainingjobs")
 async def training_job(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_: Any) -> None:
     """The status goes out in kopf's own patch, together with kopf's bookkeeping: one write."""
     operator: Operator = memo.operator
@@ -105,7 +115,6 @@ async def training_job(body: kopf.Body, memo: kopf.Memo, patch: kopf.Patch, **_:
         )
 
 
-@kopf.on.event("batch", "v1", "jobs", labels=MANAGED)
 async def worker_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """The Job's progress flows back into its TrainingJob's status."""
     owner = body["metadata"].get("labels", {}).get("voxgate.io/training-job")
@@ -126,7 +135,6 @@ async def worker_job(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 # its ServiceAccount and Job included, go with it through their owner references even while the
 # operator is down. When the operator sees the deletion it revokes at once and settles the
 # ledger; the dataset's ledger sweep settles what vanished unseen (voxgate.reconcile.sweep).
-@kopf.on.event(API_GROUP, API_VERSION, "trainingjobs", when=_deleted)
 async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Deleted while live: credentials die now, not whenever the garbage collector runs."""
     operator: Operator = memo.operator
@@ -145,16 +153,12 @@ async def training_job_deleted(body: kopf.Body, memo: kopf.Memo, **_: Any) -> No
 # -- DataGrant -------------------------------------------------------------------------------
 
 
-@kopf.on.resume(API_GROUP, API_VERSION, "datagrants")
-@kopf.on.create(API_GROUP, API_VERSION, "datagrants")
-@kopf.on.update(API_GROUP, API_VERSION, "datagrants")
 async def data_grant(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     operator: Operator = memo.operator
     result, _phase = await reconcile_grant(operator, _plain(body))
     await _apply(operator, "DataGrant", body, result)
 
 
-@kopf.daemon(API_GROUP, API_VERSION, "datagrants", cancellation_timeout=5.0)
 async def data_grant_clock(
     stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -169,16 +173,12 @@ async def data_grant_clock(
 # -- SpeechDataset ---------------------------------------------------------------------------
 
 
-@kopf.on.resume(API_GROUP, API_VERSION, "speechdatasets")
-@kopf.on.create(API_GROUP, API_VERSION, "speechdatasets")
-@kopf.on.update(API_GROUP, API_VERSION, "speechdatasets")
 async def speech_dataset(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     operator: Operator = memo.operator
     result, _next = await reconcile_dataset(operator, _plain(body))
     await _apply(operator, "SpeechDataset", body, result)
 
 
-@kopf.daemon(API_GROUP, API_VERSION, "speechdatasets", cancellation_timeout=5.0)
 async def speech_dataset_clock(
     stopped: kopf.DaemonStopped, body: kopf.Body, memo: kopf.Memo, **_: Any
 ) -> None:
@@ -205,3 +205,46 @@ def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
 def _status(body: Mapping[str, Any]) -> dict[str, Any]:
     """The status as voxgate wrote it (kopf's bookkeeping left out), to tell whether it changed."""
     return dict(without_bookkeeping(dict(body)).get("status") or {})
+
+
+# -- registration ----------------------------------------------------------------------------
+
+
+def register_front(registry: kopf.OperatorRegistry) -> None:
+    kopf.on.startup(registry=registry)(startup)
+    kopf.on.cleanup(registry=registry)(cleanup)
+    admission.register(registry)
+
+
+def register_reconcilers(registry: kopf.OperatorRegistry) -> None:
+    kopf.on.startup(registry=registry)(reconcilers_startup)
+    tj = (API_GROUP, API_VERSION, "trainingjobs")
+    kopf.on.resume(*tj, registry=registry)(training_job)
+    kopf.on.create(*tj, registry=registry)(training_job)
+    kopf.on.event("batch", "v1", "jobs", labels=MANAGED, registry=registry)(worker_job)
+    kopf.on.event(*tj, when=_deleted, registry=registry)(training_job_deleted)
+    for plural, handler, clock in (
+        ("datagrants", data_grant, data_grant_clock),
+        ("speechdatasets", speech_dataset, speech_dataset_clock),
+    ):
+        kind = (API_GROUP, API_VERSION, plural)
+        kopf.on.resume(*kind, registry=registry)(handler)
+        kopf.on.create(*kind, registry=registry)(handler)
+        kopf.on.update(*kind, registry=registry)(handler)
+        kopf.daemon(*kind, cancellation_timeout=5.0, registry=registry)(clock)
+
+
+def registries() -> tuple[kopf.OperatorRegistry, kopf.OperatorRegistry]:
+    """Fresh (front, reconcilers) registries for `voxgate operator run`."""
+    front, reconcilers = kopf.OperatorRegistry(), kopf.OperatorRegistry()
+    for registry in (front, reconcilers):
+        # A bare registry has none of the default registry's fallback login handlers.
+        kopf.on.login(registry=registry)(kopf.login_via_client)
+    register_front(front)
+    register_reconcilers(reconcilers)
+    return front, reconcilers
+
+
+# `kopf run -m voxgate.handlers`: everything in kopf's default registry, one operator.
+register_front(kopf.get_default_registry())
+register_reconcilers(kopf.get_default_registry())

@@ -64,8 +64,6 @@ def _change(
     )
 
 
-@kopf.on.mutate(API_GROUP, API_VERSION, "trainingjobs", id=MUTATE_REQUESTER, operations=WRITES)
-@kopf.on.mutate(API_GROUP, API_VERSION, "datagrants", id=MUTATE_REQUESTER, operations=WRITES)
 async def mutate_requester(
     *,
     body: kopf.Body,
@@ -85,14 +83,12 @@ async def mutate_requester(
 # grant per request: kopf keeps these indexes from its watches. The reconciler reads fresh.
 
 
-@kopf.index(API_GROUP, API_VERSION, "speechdatasets")
 def speech_datasets(
     namespace: str | None, name: str | None, body: kopf.Body, **_: Any
 ) -> dict[tuple[str, str], dict[str, Any]]:
     return {(namespace or "", name or ""): without_bookkeeping(copy.deepcopy(dict(body)))}
 
 
-@kopf.index(API_GROUP, API_VERSION, "datagrants")
 def data_grants(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, dict[str, Any]]:
     return {namespace or "": without_bookkeeping(copy.deepcopy(dict(body)))}
 
@@ -113,9 +109,6 @@ class IndexCatalog:
         return None if found is None else [copy.deepcopy(grant) for grant in found]
 
 
-@kopf.on.validate(
-    API_GROUP, API_VERSION, "trainingjobs", id=VALIDATE_TRAININGJOB, operations=CREATE_ONLY
-)
 async def validate_training_job(
     *,
     body: kopf.Body,
@@ -168,7 +161,6 @@ async def validate_training_job(
         raise kopf.AdmissionError(refusal, code=FORBIDDEN)
 
 
-@kopf.on.validate(API_GROUP, API_VERSION, "datagrants", id=VALIDATE_DATAGRANT, operations=WRITES)
 async def validate_data_grant(
     *,
     body: kopf.Body,
@@ -185,3 +177,22 @@ async def validate_data_grant(
     )
     if refusal is not None:
         raise kopf.AdmissionError(refusal, code=FORBIDDEN)
+
+
+def register(registry: kopf.OperatorRegistry) -> None:
+    """The webhooks (ids are the URL paths the WebhookConfigurations name) and their indexes."""
+    for plural in ("trainingjobs", "datagrants"):
+        kopf.on.mutate(
+            API_GROUP, API_VERSION, plural, id=MUTATE_REQUESTER, operations=WRITES,
+            registry=registry,
+        )(mutate_requester)  # fmt: skip
+    kopf.index(API_GROUP, API_VERSION, "speechdatasets", registry=registry)(speech_datasets)
+    kopf.index(API_GROUP, API_VERSION, "datagrants", registry=registry)(data_grants)
+    kopf.on.validate(
+        API_GROUP, API_VERSION, "trainingjobs", id=VALIDATE_TRAININGJOB, operations=CREATE_ONLY,
+        registry=registry,
+    )(validate_training_job)  # fmt: skip
+    kopf.on.validate(
+        API_GROUP, API_VERSION, "datagrants", id=VALIDATE_DATAGRANT, operations=WRITES,
+        registry=registry,
+    )(validate_data_grant)  # fmt: skip

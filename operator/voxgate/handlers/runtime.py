@@ -139,7 +139,8 @@ def build_operator(environ: Mapping[str, str] | None = None) -> tuple[Operator, 
     ).with_broker_ca()
     api = api_client()
     settings.audit_path.parent.mkdir(parents=True, exist_ok=True)
-    anchors = AnchorStore(api, settings.namespace)
+    # One anchor per replica: each replica keeps its own trail (its own volume).
+    anchors = AnchorStore.for_replica(api, settings.namespace, settings.replica)
     try:
         stored = anchors.read()
     except AnchorError as error:

@@ -7,9 +7,9 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 import pytest
 import yaml
@@ -61,6 +61,8 @@ def operator_process(
         os.environ,
         KUBECONFIG=str(control_plane.kubeconfig),
         VOXGATE_OPA_URL=policy_server.url,
+        # A stable replica name: a restarted operator takes its own Lease back at once.
+        POD_NAME="voxgate-0",
         VOXGATE_AUDIT_PATH=str(state / "audit.jsonl"),
         VOXGATE_BROKER_CERT_FILE=str(broker_tls.cert_path),
         VOXGATE_BROKER_KEY_FILE=str(broker_tls.key_path),
@@ -176,7 +178,17 @@ def isolated_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Control
     yield from isolated_plane_for(tmp_path_factory.mktemp("isolated-plane"))
 
 
-OperatorStarter = Callable[[ControlPlane, OpaServer, Path, int], Component]
+class OperatorStarter(Protocol):
+    def __call__(
+        self,
+        plane: ControlPlane,
+        opa: OpaServer,
+        state: Path,
+        run: int,
+        *,
+        replica: str = "voxgate-0",
+        extra_env: dict[str, str] | None = None,
+    ) -> Component: ...
 
 
 @pytest.fixture
@@ -184,21 +196,33 @@ def start_operator() -> OperatorStarter:
     return launch_operator
 
 
-def launch_operator(plane: ControlPlane, opa: OpaServer, state: Path, run: int) -> Component:
+def launch_operator(
+    plane: ControlPlane,
+    opa: OpaServer,
+    state: Path,
+    run: int,
+    *,
+    replica: str = "voxgate-0",
+    extra_env: dict[str, str] | None = None,
+) -> Component:
     port = free_port()
+    # One trail per replica and control plane: its head is anchored in that plane, and a
+    # restarted operator must find the same file (or it refuses to continue, as it should).
+    trail = "audit.jsonl" if replica == "voxgate-0" else f"audit-{replica}.jsonl"
     env = dict(
         os.environ,
         KUBECONFIG=str(plane.kubeconfig),
         VOXGATE_OPA_URL=opa.url,
-        # One trail per control plane: its head is anchored in that plane, and a restarted
-        # operator must find the same file (or it refuses to continue, as it should).
-        VOXGATE_AUDIT_PATH=str(plane.state_dir / "audit.jsonl"),
+        # A stable replica name: a restarted operator takes its own Lease back at once.
+        POD_NAME=replica,
+        VOXGATE_AUDIT_PATH=str(plane.state_dir / trail),
+        **(extra_env or {}),
     )
     operator = Component(
-        f"voxgate-operator-{run}",
+        f"voxgate-operator-{replica}-{run}",
         [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
          f"--liveness=http://127.0.0.1:{port}/healthz"],
-        state / f"operator-{run}.log",
+        state / f"operator-{replica}-{run}.log",
     )  # fmt: skip
     operator.start(supervised=True, env=env)
     deadline = time.monotonic() + 60

@@ -88,6 +88,8 @@ class WebhookCluster:
             os.environ,
             KUBECONFIG=str(self.plane.kubeconfig),
             VOXGATE_OPA_URL=self.opa.url,
+            # A stable replica name: a restarted operator takes its own Lease back at once.
+            POD_NAME="voxgate-0",
             VOXGATE_AUDIT_PATH=str(self.audit_path),
             VOXGATE_WEBHOOK_CERT_FILE=str(serving.cert_path),
             VOXGATE_WEBHOOK_KEY_FILE=str(serving.key_path),
