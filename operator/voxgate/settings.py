@@ -41,6 +41,10 @@ DEFAULT_LEADER_RETRY_PERIOD_SECONDS = 2.0
 # client-go's JitterFactor: a standby waits retryPeriod * (1 + up to this) between attempts, and
 # the renew deadline must leave room for more than one (jittered) retry.
 LEADER_JITTER_FACTOR = 1.2
+# Watch liveness (voxgate.reconcile.heartbeat): a beat every 20 s; the liveness probe fails after
+# 120 s without one coming back through the watches, well past kopf's own 70 s stream recycling.
+DEFAULT_WATCH_HEARTBEAT_SECONDS = 20.0
+DEFAULT_WATCH_SILENCE_SECONDS = 120.0
 # The replica's name, set by the chart from the pod's metadata.name (downward API). Not
 # VOXGATE_-prefixed: it is the conventional name, and it is not a setting anyone chooses.
 POD_NAME_VARIABLE = "POD_NAME"
@@ -92,6 +96,8 @@ class OperatorSettings:
     leader_lease_duration_seconds: int = DEFAULT_LEADER_LEASE_DURATION_SECONDS
     leader_renew_deadline_seconds: float = DEFAULT_LEADER_RENEW_DEADLINE_SECONDS
     leader_retry_period_seconds: float = DEFAULT_LEADER_RETRY_PERIOD_SECONDS
+    watch_heartbeat_seconds: float = DEFAULT_WATCH_HEARTBEAT_SECONDS
+    watch_silence_seconds: float = DEFAULT_WATCH_SILENCE_SECONDS
     # This replica's pod name (POD_NAME); empty outside a pod. It names the replica's audit
     # anchor and is its identity in the Lease.
     replica: str = ""
@@ -123,6 +129,21 @@ class OperatorSettings:
         self._check_webhook()
         self._check_broker()
         self._check_leader_election()
+        self._check_watch_liveness()
+
+    def _check_watch_liveness(self) -> None:
+        beat, silence = self.watch_heartbeat_seconds, self.watch_silence_seconds
+        for name, value in (("heartbeat", beat), ("silence", silence)):
+            if not (math.isfinite(value) and value > 0):
+                raise SettingsError(
+                    f"watch_{name}_seconds must be a finite number > 0, got {value!r}"
+                )
+        if silence < 3 * beat:
+            # One late or lost beat must not restart the pod.
+            raise SettingsError(
+                f"watch_silence_seconds ({silence:g}) must be at least 3 x "
+                f"watch_heartbeat_seconds ({beat:g})"
+            )
 
     def _check_leader_election(self) -> None:
         name = self.leader_lease_name
@@ -223,6 +244,14 @@ class OperatorSettings:
                     "leader_renew_deadline_seconds", renew_deadline
                 ),
                 leader_retry_period_seconds=_number("leader_retry_period_seconds", retry_period),
+                watch_heartbeat_seconds=_number(
+                    "watch_heartbeat_seconds",
+                    text("WATCH_HEARTBEAT_SECONDS", str(DEFAULT_WATCH_HEARTBEAT_SECONDS)),
+                ),
+                watch_silence_seconds=_number(
+                    "watch_silence_seconds",
+                    text("WATCH_SILENCE_SECONDS", str(DEFAULT_WATCH_SILENCE_SECONDS)),
+                ),
                 replica=environ.get(POD_NAME_VARIABLE, ""),
             )
         except SettingsError as error:

@@ -131,6 +131,7 @@ class LocalRelease:
     def _start_operator(self, opa_url: str) -> None:
         env = self._environment(opa_url)
         health = free_port()
+        self.health_url = f"http://127.0.0.1:{health}/healthz"
         self.operator = Component(
             "voxgate-operator",
             [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",
@@ -140,7 +141,7 @@ class LocalRelease:
         self.operator.start(supervised=self.supervised, env=env)
         self.components.append(self.operator)
         deadline = time.monotonic() + READY_TIMEOUT_SECONDS
-        while not (http_ok(f"http://127.0.0.1:{health}/healthz") and self._tls_listening()):
+        while not (http_ok(self.health_url) and self._tls_listening()):
             if self.operator.exit_code() is not None or time.monotonic() > deadline:
                 raise ControlPlaneError(f"the operator did not start:\n{self.operator.log_tail()}")
             time.sleep(0.1)

@@ -26,7 +26,7 @@ import kopf
 
 from voxgate import API_GROUP, API_VERSION
 from voxgate.builders.progress import job_progress
-from voxgate.handlers import admission
+from voxgate.handlers import admission, liveness
 from voxgate.handlers.runtime import (
     admission_server,
     anchor_forever,
@@ -55,6 +55,8 @@ async def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) ->
     settings.admission.server = admission_server(memo.operator.settings)
     memo.anchoring = asyncio.create_task(anchor_forever(anchorer))
     memo.broker = await start_broker(memo.operator)
+    liveness.watching(memo, liveness.FRONT, memo.operator.settings)
+    liveness.start_beating(memo, memo.operator.settings)
 
 
 async def reconcilers_startup(settings: kopf.OperatorSettings, **_: Any) -> None:
@@ -64,6 +66,7 @@ async def reconcilers_startup(settings: kopf.OperatorSettings, **_: Any) -> None
 
 async def cleanup(memo: kopf.Memo, **_: Any) -> None:
     operator: Operator | None = memo.get("operator")
+    liveness.stop_beating(memo)
     anchoring: asyncio.Task[None] | None = memo.get("anchoring")
     if anchoring is not None:
         anchoring.cancel()
@@ -214,10 +217,12 @@ def register_front(registry: kopf.OperatorRegistry) -> None:
     kopf.on.startup(registry=registry)(startup)
     kopf.on.cleanup(registry=registry)(cleanup)
     admission.register(registry)
+    liveness.register_front(registry)
 
 
 def register_reconcilers(registry: kopf.OperatorRegistry) -> None:
     kopf.on.startup(registry=registry)(reconcilers_startup)
+    liveness.register_reconcilers(registry)
     tj = (API_GROUP, API_VERSION, "trainingjobs")
     kopf.on.resume(*tj, registry=registry)(training_job)
     kopf.on.create(*tj, registry=registry)(training_job)

@@ -202,6 +202,7 @@ def test_rbac_is_least_privilege(rendered: dict[str, list[Manifest]], case: str)
             if role["kind"] == "ClusterRole":
                 assert not {"list", "watch"} & set(rule["verbs"]) or rule["resources"] in (
                     ["trainingjobs", "datagrants", "speechdatasets"],
+                    ["operatorheartbeats"],
                     ["customresourcedefinitions"],
                     ["jobs"],
                 ), f"cluster-wide list/watch beyond what kopf watches: {where}"

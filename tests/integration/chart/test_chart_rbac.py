@@ -17,6 +17,7 @@ import copy
 import datetime
 import json
 import time
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -172,11 +173,21 @@ def test_the_operator_runs_a_job_end_to_end_under_the_charts_rbac(
         lambda: [
             c
             for c in plain(core.list_namespaced_config_map(NAMESPACE))["items"]
-            if c["metadata"]["name"] == "voxgate-audit-anchor"
+            if c["metadata"]["name"] == "voxgate-audit-anchor-voxgate-0"  # replica 0's
         ],
         timeout=30,
     )[0]
     assert int(anchor["data"]["seq"]) >= 1
+
+    # The replica's heartbeat, written in the operator's namespace (the Role), comes back
+    # through kopf's cluster-wide watches (the ClusterRole): the liveness probe says so.
+    # kopf keeps a probe's answer for 10 s, so the first may predate the reconcilers.
+    def watches() -> dict[str, float]:
+        with urllib.request.urlopen(operator.health_url, timeout=5) as response:  # noqa: S310
+            answer: dict[str, float] = json.loads(response.read())["watches"]
+        return answer if set(answer) == {"front", "reconcilers"} else {}
+
+    assert max(wait_for("both operators' heartbeats", watches, timeout=30).values()) < 60
     log = operator.log_path.read_text()
     for sign in ("Forbidden", " 403", "Not enough permissions"):
         assert sign not in log, log[-4000:]
@@ -192,6 +203,8 @@ CAN = [
     ("create", "jobs.batch", TEAM),
     ("delete", "serviceaccounts", TEAM),
     ("create", "events.events.k8s.io", TEAM),
+    ("watch", "operatorheartbeats.voxgate.io", None),
+    ("patch", "operatorheartbeats.voxgate.io", NAMESPACE),
 ]
 CANNOT = [
     ("get", "secrets", DATA),  # KEKs are read only in the operator's namespace
@@ -211,6 +224,8 @@ CANNOT = [
     ("patch", "validatingwebhookconfigurations.admissionregistration.k8s.io", None),
     ("delete", "validatingadmissionpolicybindings.admissionregistration.k8s.io", None),
     ("get", "nodes", None),
+    ("patch", "operatorheartbeats.voxgate.io", TEAM),  # heartbeats live in its own namespace
+    ("delete", "operatorheartbeats.voxgate.io", NAMESPACE),
 ]
 
 

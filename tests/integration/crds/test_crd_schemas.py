@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 Obj = dict[str, Any]
 EXPECTED_CRDS = [
     "datagrants.voxgate.io",
+    "operatorheartbeats.voxgate.io",
     "speechdatasets.voxgate.io",
     "trainingjobs.voxgate.io",
 ]

@@ -188,6 +188,7 @@ class OperatorStarter(Protocol):
         *,
         replica: str = "voxgate-0",
         extra_env: dict[str, str] | None = None,
+        liveness_port: int | None = None,
     ) -> Component: ...
 
 
@@ -204,8 +205,9 @@ def launch_operator(
     *,
     replica: str = "voxgate-0",
     extra_env: dict[str, str] | None = None,
+    liveness_port: int | None = None,
 ) -> Component:
-    port = free_port()
+    port = liveness_port or free_port()
     # One trail per replica and control plane: its head is anchored in that plane, and a
     # restarted operator must find the same file (or it refuses to continue, as it should).
     trail = "audit.jsonl" if replica == "voxgate-0" else f"audit-{replica}.jsonl"
@@ -216,8 +218,8 @@ def launch_operator(
         # A stable replica name: a restarted operator takes its own Lease back at once.
         POD_NAME=replica,
         VOXGATE_AUDIT_PATH=str(plane.state_dir / trail),
-        **(extra_env or {}),
     )
+    env.update(extra_env or {})
     operator = Component(
         f"voxgate-operator-{replica}-{run}",
         [sys.executable, "-m", "voxgate", "operator", "run", "--metrics-port=0",

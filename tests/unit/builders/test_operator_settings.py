@@ -76,6 +76,10 @@ def test_empty_variables_keep_the_default() -> None:
             "VOXGATE_POLICY_TIMEOUT_SECONDS must be a finite",
         ),
         ("VOXGATE_PLAINTEXT_SIZE_LIMIT", "8 GB", "VOXGATE_PLAINTEXT_SIZE_LIMIT must be a quantity"),
+        ("VOXGATE_WATCH_HEARTBEAT_SECONDS", "0", "VOXGATE_WATCH_HEARTBEAT_SECONDS must be a fin"),
+        ("VOXGATE_WATCH_SILENCE_SECONDS", "nan", "VOXGATE_WATCH_SILENCE_SECONDS must be a finite"),
+        # One late beat must not restart the pod: the silence allows at least three.
+        ("VOXGATE_WATCH_SILENCE_SECONDS", "50", "VOXGATE_WATCH_SILENCE_SECONDS (50) must be at le"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str, message: str) -> None:

@@ -1,0 +1,128 @@
+"""Watch liveness: heartbeats through each kopf operator's watches, checked by the liveness probe.
+
+The front (every replica) writes this replica's OperatorHeartbeat and serves /healthz, whose
+probe fails once any of this process's kopf operators has gone `watch_silence_seconds` without
+seeing a beat come back through its watch (voxgate.reconcile.heartbeat says why this way).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import kopf
+
+from voxgate import API_GROUP, API_VERSION
+from voxgate.handlers.runtime import api_client
+from voxgate.reconcile.heartbeat import (
+    HEARTBEAT_PLURAL,
+    Heartbeat,
+    HeartbeatWriter,
+    WatchSilent,
+    heartbeat_name,
+    parse_beat,
+)
+from voxgate.settings import OperatorSettings
+
+log = logging.getLogger(__name__)
+
+FRONT, RECONCILERS = "front", "reconcilers"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+def watching(memo: kopf.Memo, which: str, settings: OperatorSettings) -> None:
+    """From now on, kopf operator `which` must see beats come back (called at its start-up)."""
+    if "heartbeats" not in memo:
+        memo.heartbeats = {}
+    memo.heartbeat_name = heartbeat_name(settings.replica)
+    memo.heartbeat_namespace = settings.namespace
+    tolerance = datetime.timedelta(seconds=settings.watch_silence_seconds)
+    memo.heartbeats[which] = Heartbeat(tolerance=tolerance, started=_now())
+
+
+def start_beating(memo: kopf.Memo, settings: OperatorSettings) -> None:
+    writer = HeartbeatWriter(
+        api_client(),
+        settings.namespace,
+        heartbeat_name(settings.replica),
+        settings.watch_heartbeat_seconds,
+    )
+    memo.heartbeating = asyncio.create_task(_beat_forever(writer))
+
+
+def stop_beating(memo: kopf.Memo) -> None:
+    task: asyncio.Task[None] | None = memo.get("heartbeating")
+    if task is not None:
+        task.cancel()
+
+
+async def _beat_forever(writer: HeartbeatWriter) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(writer.beat, _now())
+        except Exception as error:  # noqa: BLE001 - a missed beat is for the probe to judge
+            # Only the kind of failure: a response body is not for the log.
+            status = getattr(error, "status", None)
+            log.warning(
+                "heartbeat not written: %s%s", type(error).__name__, f" {status}" * bool(status)
+            )
+        await asyncio.sleep(writer.interval)
+
+
+def _seen_by(which: str) -> Callable[..., Awaitable[None]]:
+    async def heartbeat_seen(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+        meta = body["metadata"]
+        if meta.get("name") != memo.get("heartbeat_name"):
+            return
+        if meta.get("namespace") != memo.get("heartbeat_namespace"):
+            return
+        at = parse_beat(body)
+        beat: Heartbeat | None = memo.get("heartbeats", {}).get(which)
+        if at is not None and beat is not None:
+            beat.seen(at)
+
+    return heartbeat_seen
+
+
+async def watches_alive(memo: kopf.Memo, **_: Any) -> dict[str, float]:
+    """Seconds since each kopf operator last saw a beat; raising makes /healthz answer 500."""
+    now, silences = _now(), {}
+    for which, beat in dict(memo.get("heartbeats", {})).items():
+        try:
+            silences[which] = round(beat.check(now), 1)
+        except WatchSilent as error:
+            log.error("%s watches are silent: %s", which, error)
+            # Permanent: kopf would otherwise retry the probe handler instead of answering.
+            raise kopf.PermanentError(f"{which} watches: {error}") from None
+    return silences
+
+
+async def _reconcilers_startup(memo: kopf.Memo, **_: Any) -> None:
+    watching(memo, RECONCILERS, OperatorSettings.from_env(os.environ))
+
+
+async def _reconcilers_cleanup(memo: kopf.Memo, **_: Any) -> None:
+    memo.get("heartbeats", {}).pop(RECONCILERS, None)
+
+
+def register_front(registry: kopf.OperatorRegistry) -> None:
+    """The front's watch of the heartbeats and the probe; start-up calls watching/start_beating."""
+    kopf.on.event(
+        API_GROUP, API_VERSION, HEARTBEAT_PLURAL, id=f"heartbeat-{FRONT}", registry=registry
+    )(_seen_by(FRONT))
+    kopf.on.probe(id="watches", registry=registry)(watches_alive)
+
+
+def register_reconcilers(registry: kopf.OperatorRegistry) -> None:
+    kopf.on.startup(id="heartbeat-reconcilers-start", registry=registry)(_reconcilers_startup)
+    kopf.on.cleanup(id="heartbeat-reconcilers-stop", registry=registry)(_reconcilers_cleanup)
+    kopf.on.event(
+        API_GROUP, API_VERSION, HEARTBEAT_PLURAL, id=f"heartbeat-{RECONCILERS}", registry=registry
+    )(_seen_by(RECONCILERS))
