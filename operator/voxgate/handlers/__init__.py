@@ -28,6 +28,7 @@ from voxgate import API_GROUP, API_VERSION
 from voxgate.builders.progress import job_progress
 from voxgate.handlers import admission, liveness
 from voxgate.handlers.runtime import (
+    FRONT_FINALIZER,
     admission_server,
     anchor_forever,
     api_executor,
@@ -246,8 +247,18 @@ def registries() -> tuple[kopf.OperatorRegistry, kopf.OperatorRegistry]:
         # A bare registry has none of the default registry's fallback login handlers.
         kopf.on.login(registry=registry)(kopf.login_via_client)
     register_front(front)
+    kopf.on.startup(registry=front)(front_finalizer)
     register_reconcilers(reconcilers)
     return front, reconcilers
+
+
+async def front_finalizer(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """A separate front must not own the reconcilers' finalizer (runtime.configure says why).
+
+    Runs after `startup` has configured the settings: kopf runs the start-up handlers of one
+    registry in the order they were registered, each to completion.
+    """
+    settings.persistence.finalizer = FRONT_FINALIZER
 
 
 # `kopf run -m voxgate.handlers`: everything in kopf's default registry, one operator.

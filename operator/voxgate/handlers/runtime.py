@@ -35,6 +35,9 @@ ANCHOR_INTERVAL_SECONDS = 30.0
 # Blocking API calls in flight at once: matches kopf's worker_limit (one call per busy worker).
 API_THREADS = 32
 ANCHOR_TICK_SECONDS = 5.0
+RECONCILERS_FINALIZER = f"{ANNOTATION_PREFIX}/operator"
+# Never added by the front (it has no handler that needs one); only its name has to differ.
+FRONT_FINALIZER = f"{ANNOTATION_PREFIX}/front"
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -47,7 +50,11 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
         field=f"status.{BOOKKEEPING_FIELD}.lastHandledConfiguration"
     )
-    settings.persistence.finalizer = f"{ANNOTATION_PREFIX}/operator"
+    # The reconcilers' finalizer (the daemons need one). A kopf operator removes its finalizer
+    # from every object it watches where none of its own handlers needs it, so the front, which
+    # watches grants and datasets for its indexes only, must not share the name: the two would
+    # add and remove it in a loop (tests/integration/operator/test_two_replicas.py checks not).
+    settings.persistence.finalizer = RECONCILERS_FINALIZER
     # voxgate posts its own Events with reasons users can act on; kopf's per-handler Events
     # would double every line in `kubectl describe`.
     settings.posting.enabled = False
