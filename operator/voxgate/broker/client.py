@@ -68,6 +68,12 @@ _KEY_ERRORS: dict[str, type[ValueError]] = {
 }
 
 
+# Worth asking again after a pause: the broker cannot decide right now (503: the API server or
+# the ledger unreachable), or asks this address to slow down (429: it rate-limits addresses that
+# send many unauthenticated requests, which a pod behind a shared NAT address may share).
+RETRIED_STATUSES = frozenset({429, 503})
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     attempts: int = 5
@@ -129,7 +135,7 @@ class BrokerDekProvider:
                 if not delays:
                     raise
             else:
-                if status != 503 or not delays:
+                if status not in RETRIED_STATUSES or not delays:
                     return self._keys(status, answer, {s.shard_id for s in request.shards})
             self.sleep(delays.pop(0))
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from prometheus_client import REGISTRY
 
+from voxgate.broker.client import BrokerDekProvider, RetryPolicy
 from voxgate.broker.wire import KeyRequest
 from voxgate.sealed.dek import DekRequest
 
@@ -105,3 +107,34 @@ def test_a_burst_of_zero_turns_the_limit_off(
     statuses = [post(broker, broker_pki.ca, world, None, FLOODER)[0] for _ in range(25)]
     assert statuses == [401] * 25
     assert refusals(broker) == ["MissingToken"] * 25
+
+
+def test_the_unseal_client_waits_out_a_rate_limit_on_its_address(
+    world: World, start_broker: StartBroker, broker_pki: BrokerPki
+) -> None:
+    """A pod behind an address that someone else flooded gets 429 at first, then its keys."""
+    broker = start_broker(world.operator_ns, unauthenticated_burst=2, unauthenticated_per_second=2)
+    world.job("asr-3")
+    token = world.token("asr-3-trainer", pod="asr-3-0")
+    for _ in range(3):
+        post(broker, broker_pki.ca, world, None, "127.0.0.1")
+    assert post(broker, broker_pki.ca, world, token, "127.0.0.1")[:2] == (429, "RateLimited")
+
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        time.sleep(seconds)
+
+    provider = BrokerDekProvider(
+        broker.url,
+        world.token_file(token),
+        dataset=world.dataset,
+        ca_file=broker_pki.ca,
+        retry=RetryPolicy(attempts=4, first_delay_seconds=0.6),
+        sleep=pause,
+    )
+    keys = provider.fetch(DekRequest.for_manifest(world.manifest))
+    assert set(keys) == {shard.id for shard in world.manifest.shards}
+    assert pauses, "the first attempt should have met the rate limit and waited"
+    assert [event for event, _, _ in broker.audit.records][-1] == "credentials.released"
