@@ -8,6 +8,7 @@ seeing a beat come back through its watch (voxgate.reconcile.heartbeat says why 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import datetime
 import logging
 import os
@@ -64,9 +65,13 @@ def stop_beating(memo: kopf.Memo) -> None:
 
 
 async def _beat_forever(writer: HeartbeatWriter) -> None:
+    # A thread of its own: on the default executor a beat would queue behind the reconcilers'
+    # API calls, and a busy operator would look like one whose watches went silent.
+    thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voxgate-heartbeat")
+    loop = asyncio.get_running_loop()
     while True:
         try:
-            await asyncio.to_thread(writer.beat, _now())
+            await loop.run_in_executor(thread, writer.beat, _now())
         except Exception as error:  # noqa: BLE001 - a missed beat is for the probe to judge
             # Only the kind of failure: a response body is not for the log.
             status = getattr(error, "status", None)

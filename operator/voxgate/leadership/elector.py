@@ -12,7 +12,9 @@ believing before a new one starts.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -71,6 +73,10 @@ class LeaderElector:
         # Monotonic start of the last successful write naming us; None while not leading.
         self._renewed_at: float | None = None
         self._renewing: asyncio.Task[None] | None = None
+        # A thread of its own for the Lease calls: on the loop's default executor they would
+        # queue behind the reconcilers' API calls, and a burst of work would then cost the
+        # Lease itself (a renewal missing its deadline for want of a thread).
+        self._thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voxgate-lease")
 
     @classmethod
     def from_settings(
@@ -200,7 +206,9 @@ class LeaderElector:
     async def _call(self, function: Callable[..., T], budget: float, *args: LeaseRecord) -> T:
         if budget <= 0:
             raise LeaseError("no time left before the renew deadline")
-        call: Awaitable[T] = asyncio.to_thread(function, *args)
+        call: Awaitable[T] = asyncio.get_running_loop().run_in_executor(
+            self._thread, functools.partial(function, *args)
+        )
         try:
             return await asyncio.wait_for(call, budget)
         except TimeoutError:

@@ -9,6 +9,7 @@ happen, the lease is long enough that it could not happen within the test's wait
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import threading
 from collections.abc import AsyncIterator, Sequence
@@ -227,3 +228,25 @@ def test_the_lease_is_labelled(
         "app.kubernetes.io/managed-by": "voxgate",
         "app.kubernetes.io/component": "leader-election",
     }
+
+
+async def test_a_busy_default_executor_does_not_cost_the_lease(store: LeaseStore) -> None:
+    """The operator's API calls run on the loop's default executor; in a burst its threads are
+    all taken. Renewals must not wait for one, or the leader steps down for being busy."""
+    loop = asyncio.get_running_loop()
+    busy = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="test-busy")
+    loop.set_default_executor(busy)
+    release = threading.Event()
+    try:
+        async with electors([store], ["voxgate-0"], SHORT) as (leader,):
+            await asyncio.wait_for(leader.acquire(), PATIENCE)
+            # The only default thread is held for three renew deadlines.
+            occupied = loop.run_in_executor(None, release.wait, 10.0)
+            await asyncio.sleep(3 * SHORT.renew_deadline)
+            assert leader.is_leader and not leader.lost.is_set()
+            release.set()
+            await occupied
+    finally:
+        release.set()
+        loop.set_default_executor(concurrent.futures.ThreadPoolExecutor())
+        busy.shutdown(wait=False)
