@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import logging
 import os
 from typing import Any
@@ -27,11 +28,9 @@ def register(subparsers: Any) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     # Imported here: kopf and the handlers are only needed by this command.
-    import asyncio  # noqa: PLC0415
-
     from prometheus_client import start_http_server  # noqa: PLC0415
 
-    from voxgate.handlers import leading  # noqa: PLC0415
+    from voxgate.handlers import leading  # noqa: PLC0415 - imports kopf, which no other command needs
     from voxgate.settings import OperatorSettings, SettingsError  # noqa: PLC0415
 
     try:

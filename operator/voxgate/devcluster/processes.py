@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ctypes
 import http.client
+import json
 import os
 import signal
 import socket
@@ -18,6 +19,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 _PR_SET_PDEATHSIG = 1
 
@@ -122,6 +124,24 @@ def http_ok(url: str) -> bool:
         return False
     finally:
         conn.close()
+
+
+def http_json(url: str, timeout: float = 5.0) -> tuple[int, Any]:
+    """GET an http:// URL: (status, its JSON answer or None); (0, None) if unreachable."""
+    host_port, _, path = url.removeprefix("http://").partition("/")
+    conn = http.client.HTTPConnection(host_port, timeout=timeout)
+    try:
+        conn.request("GET", "/" + path)
+        response = conn.getresponse()
+        body = response.read()
+    except OSError:
+        return 0, None
+    finally:
+        conn.close()
+    try:
+        return response.status, json.loads(body)
+    except ValueError:
+        return response.status, None
 
 
 def https_ok(url: str, context: ssl.SSLContext) -> bool:

@@ -11,11 +11,12 @@ import asyncio
 import concurrent.futures
 import datetime
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import kopf
+import urllib3
+from kubernetes.client.exceptions import ApiException
 
 from voxgate import API_GROUP, API_VERSION
 from voxgate.handlers.runtime import api_client
@@ -69,16 +70,19 @@ async def _beat_forever(writer: HeartbeatWriter) -> None:
     # API calls, and a busy operator would look like one whose watches went silent.
     thread = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="voxgate-heartbeat")
     loop = asyncio.get_running_loop()
-    while True:
-        try:
-            await loop.run_in_executor(thread, writer.beat, _now())
-        except Exception as error:  # noqa: BLE001 - a missed beat is for the probe to judge
-            # Only the kind of failure: a response body is not for the log.
-            status = getattr(error, "status", None)
-            log.warning(
-                "heartbeat not written: %s%s", type(error).__name__, f" {status}" * bool(status)
-            )
-        await asyncio.sleep(writer.interval)
+    try:
+        while True:
+            # A missed beat is for the probe to judge; the loop goes on.
+            try:
+                await loop.run_in_executor(thread, writer.beat, _now())
+            except ApiException as error:
+                # The status only: a response body is not for the log.
+                log.warning("heartbeat not written: the API server answered %s", error.status)
+            except (urllib3.exceptions.HTTPError, OSError) as error:
+                log.warning("heartbeat not written: %s", type(error).__name__)
+            await asyncio.sleep(writer.interval)
+    finally:
+        thread.shutdown(wait=False)
 
 
 def _seen_by(which: str) -> Callable[..., Awaitable[None]]:
@@ -110,7 +114,9 @@ async def watches_alive(memo: kopf.Memo, **_: Any) -> dict[str, float]:
 
 
 async def _reconcilers_startup(memo: kopf.Memo, **_: Any) -> None:
-    watching(memo, RECONCILERS, OperatorSettings.from_env(os.environ))
+    # The front's start-up has run by now (kopf runs one registry's start-up handlers in order,
+    # and a separate reconcilers operator starts once the front is ready): its settings.
+    watching(memo, RECONCILERS, memo.operator.settings)
 
 
 async def _reconcilers_cleanup(memo: kopf.Memo, **_: Any) -> None:

@@ -17,7 +17,6 @@ import copy
 import datetime
 import json
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -29,6 +28,7 @@ from kubernetes.client.exceptions import ApiException
 
 from voxgate.devcluster import ControlPlane
 from voxgate.devcluster.chart import apply_chart, service_account_kubeconfig
+from voxgate.devcluster.processes import http_json
 from voxgate.devcluster.release import LocalRelease
 from voxgate.leadership import LeaderElector, LeaseStore
 from voxgate.policy.revision import policy_revision
@@ -183,8 +183,7 @@ def test_the_operator_runs_a_job_end_to_end_under_the_charts_rbac(
     # through kopf's cluster-wide watches (the ClusterRole): the liveness probe says so.
     # kopf keeps a probe's answer for 10 s, so the first may predate the reconcilers.
     def watches() -> dict[str, float]:
-        with urllib.request.urlopen(operator.health_url, timeout=5) as response:  # noqa: S310
-            answer: dict[str, float] = json.loads(response.read())["watches"]
+        answer: dict[str, float] = (http_json(operator.health_url)[1] or {}).get("watches", {})
         return answer if set(answer) == {"front", "reconcilers"} else {}
 
     assert max(wait_for("both operators' heartbeats", watches, timeout=30).values()) < 60

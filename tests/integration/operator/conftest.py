@@ -7,7 +7,7 @@ import os
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol, cast
 
@@ -195,6 +195,24 @@ class OperatorStarter(Protocol):
 @pytest.fixture
 def start_operator() -> OperatorStarter:
     return launch_operator
+
+
+class Waiter(Protocol):
+    def __call__(self, condition: Callable[[], object], timeout: float, what: str) -> None: ...
+
+
+def _wait_until(condition: Callable[[], object], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def wait_until() -> Waiter:
+    """Poll `condition` every 0.1 s; fail the test naming `what` after `timeout` seconds."""
+    return _wait_until
 
 
 def launch_operator(

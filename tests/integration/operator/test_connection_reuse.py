@@ -29,6 +29,6 @@ def test_applies_share_a_pooled_connection(control_plane: ControlPlane) -> None:
             }
         )
     pools = api.rest_client.pool_manager.pools
-    # RecentlyUsedContainer cannot be iterated, only its keys().
+    # keys(), not iteration: urllib3's RecentlyUsedContainer raises NotImplementedError on iter().
     opened = sum(pools[key].num_connections for key in pools.keys())  # noqa: SIM118
     assert 1 <= opened <= 2, f"{APPLIES} applies opened {opened} connections"

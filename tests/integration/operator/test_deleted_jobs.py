@@ -9,7 +9,6 @@ deletion is the operator's own doing.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from voxgate.devcluster import ControlPlane
 from voxgate.devcluster.opa import OpaServer
 
 if TYPE_CHECKING:
-    from tests.integration.operator.conftest import OperatorStarter
+    from tests.integration.operator.conftest import OperatorStarter, Waiter
     from tests.integration.operator.conftest import World as WorldType
 
 pytestmark = pytest.mark.integration
@@ -51,14 +50,6 @@ def delete_job(world: WorldType, name: str) -> None:
     )
 
 
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def admitted_job(world: WorldType) -> dict[str, Any]:
     world.create(world.example("datasets/callcentre-2024.yaml"))
     world.create(world.example("grants/callcentre-team-asr.yaml"))
@@ -70,7 +61,7 @@ def admitted_job(world: WorldType) -> dict[str, Any]:
 
 
 def test_a_deleted_live_job_goes_at_once_and_gives_its_reservation_back(
-    world: WorldType,
+    world: WorldType, wait_until: Waiter
 ) -> None:
     job = admitted_job(world)
     name, uid = job["metadata"]["name"], job["metadata"]["uid"]
@@ -92,6 +83,7 @@ def test_a_job_deleted_while_the_operator_is_down_is_settled_by_the_sweep(
     tmp_path: Path,
     make_world: type[WorldType],
     start_operator: OperatorStarter,
+    wait_until: Waiter,
 ) -> None:
     world = make_world(isolated_plane)
     operator = start_operator(isolated_plane, policy_server, tmp_path, 0)

@@ -11,7 +11,6 @@ import copy
 import json
 import os
 import signal
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from voxgate.devcluster import ControlPlane
 from voxgate.devcluster.opa import OpaServer
 
 if TYPE_CHECKING:
-    from tests.integration.operator.conftest import OperatorStarter
+    from tests.integration.operator.conftest import OperatorStarter, Waiter
     from tests.integration.operator.conftest import World as WorldType
 
 pytestmark = pytest.mark.integration
@@ -47,14 +46,6 @@ def holder(plane: ControlPlane) -> str:
     return lease.spec.holder_identity or ""
 
 
-def wait_until(condition: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 def decided_by(plane: ControlPlane, replica: str) -> set[str]:
     """Names of the jobs this replica's reconciler decided (its own audit trail)."""
     name = "audit.jsonl" if replica == "voxgate-0" else f"audit-{replica}.jsonl"
@@ -76,6 +67,7 @@ def test_one_leader_reconciles_and_a_standby_takes_over(
     tmp_path: Path,
     make_world: type[WorldType],
     start_operator: OperatorStarter,
+    wait_until: Waiter,
 ) -> None:
     plane = isolated_plane
     world = make_world(plane)

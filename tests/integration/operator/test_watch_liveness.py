@@ -12,8 +12,6 @@ import contextlib
 import json
 import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -23,7 +21,7 @@ import yaml
 
 from voxgate.devcluster import ControlPlane
 from voxgate.devcluster.opa import OpaServer
-from voxgate.devcluster.processes import free_port
+from voxgate.devcluster.processes import free_port, http_json
 
 if TYPE_CHECKING:
     from tests.integration.operator.conftest import OperatorStarter
@@ -98,22 +96,12 @@ def kubeconfig_through(plane: ControlPlane, relay: FreezableRelay, path: Path) -
     return path
 
 
-def health(url: str) -> tuple[int, Any]:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - loopback
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, None
-    except OSError:
-        return 0, None
-
-
 def wait_for_health(url: str, wanted: int, timeout: float) -> tuple[int, Any]:
     deadline = time.monotonic() + timeout
-    status, body = health(url)
+    status, body = http_json(url)
     while status != wanted and time.monotonic() < deadline:
         time.sleep(0.5)
-        status, body = health(url)
+        status, body = http_json(url)
     return status, body
 
 
@@ -150,7 +138,7 @@ def test_silent_watches_fail_the_liveness_probe_until_they_speak_again(
         deadline = time.monotonic() + 30
         watches: dict[str, float] = {}
         while time.monotonic() < deadline:
-            status, body = health(url)
+            status, body = http_json(url)
             watches = (body or {}).get("watches") or {}
             if (
                 status == 200
