@@ -8,7 +8,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 VENV_STAMP := $(VENV)/.installed
-TOOLS := kube-apiserver kube-controller-manager kubectl etcd opa helm kubeconform regal
+TOOLS := kube-apiserver kube-controller-manager kubectl etcd opa helm kubeconform regal kube-score
 PYTEST_ARGS ?=
 
 .PHONY: help

@@ -22,7 +22,8 @@ k8s_minor=$(echo "$k8s_version" | cut -d. -f2)
 opa_version=$(pinned opa github.com/open-policy-agent/opa)
 helm_version=$(pinned helm helm.sh/helm/v3)
 regal_version=$(pinned regal github.com/styrainc/regal)
-for v in "$k8s_version" "$opa_version" "$helm_version" "$regal_version"; do
+kubescore_version=$(pinned kubescore github.com/zegl/kube-score)
+for v in "$k8s_version" "$opa_version" "$helm_version" "$regal_version" "$kubescore_version"; do
   [[ $v == v* ]] || { echo "build.sh: cannot read a pinned version from hack/tools/*/go.mod" >&2; exit 1; }
 done
 
@@ -33,6 +34,7 @@ declare -A packages=(
   [helm]="helm.sh/helm/v3/cmd/helm=helm"
   [kubeconform]="github.com/yannh/kubeconform/cmd/kubeconform=kubeconform"
   [regal]="github.com/styrainc/regal=regal"
+  [kubescore]="github.com/zegl/kube-score/cmd/kube-score=kube-score"
 )
 declare -A ldflags=(
   [kubernetes]="-X k8s.io/component-base/version.gitVersion=$k8s_version -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$k8s_minor -X k8s.io/component-base/version.gitTreeState=clean"
@@ -41,8 +43,10 @@ declare -A ldflags=(
   [helm]="-X helm.sh/helm/v3/internal/version.version=$helm_version"
   [kubeconform]=""
   [regal]="-X github.com/styrainc/regal/pkg/version.Version=$regal_version"
+  # Upstream's goreleaser stamps the version without the v (kube-score version: 1.20.0, ...).
+  [kubescore]="-X main.version=${kubescore_version#v}"
 )
-order=(kubernetes etcd opa helm kubeconform regal)
+order=(kubernetes etcd opa helm kubeconform regal kubescore)
 
 groups=("$@")
 [ ${#groups[@]} -gt 0 ] || groups=("${order[@]}")

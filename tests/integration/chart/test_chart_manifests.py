@@ -1,5 +1,6 @@
 """The rendered chart: valid against the real API server's schemas (kubeconform, offline), and
-meeting the checks kube-linter would make (kube-linter itself cannot be built here: the Go
+meeting hand-written checks of pod security, RBAC, labels and images (kube-score, the linter the
+chart is held to, runs in test_chart_kube_score.py; kube-linter cannot be built here: the Go
 module proxy refuses it, see docs/development.md), plus the contracts with the operator's code:
 settings, webhook configurations, metrics, the policy bundle.
 """
@@ -137,7 +138,7 @@ def test_the_chart_refuses_replicas_without_a_leader_and_unsafe_timing(
     assert complaint in result.stderr
 
 
-# -- what kube-linter would check -------------------------------------------------------------
+# -- hand-written checks (kube-score: test_chart_kube_score.py) --------------------------------
 
 
 @pytest.mark.parametrize("case", IDS)
