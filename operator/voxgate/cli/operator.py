@@ -11,6 +11,7 @@ import logging
 import os
 from typing import Any
 
+from voxgate import heap
 from voxgate.cli.errors import UsageError
 
 
@@ -41,6 +42,8 @@ def _run(args: argparse.Namespace) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    heap.limit_arenas(os.environ)  # first: before any thread starts
+    heap.start_trimming()
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
     return asyncio.run(leading.run(args.liveness or None))

@@ -32,6 +32,7 @@ from voxgate.handlers.runtime import (
     admission_server,
     anchor_forever,
     api_executor,
+    bounded_login,
     build_operator,
     configure,
     start_broker,
@@ -202,8 +203,13 @@ def _seconds_until(moment: datetime.datetime | None, now: datetime.datetime) -> 
 
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
     """A detached, plain copy without kopf's bookkeeping: reconcile code must not see kopf's
-    live views change under it, nor write kopf's fields back."""
-    return without_bookkeeping(copy.deepcopy(dict(body)))
+    live views change under it, nor write kopf's fields back. managedFields is left out before
+    copying (nothing below reads it, and it is most of the object's size)."""
+    shallow = dict(body)
+    metadata = dict(shallow.get("metadata") or {})
+    metadata.pop("managedFields", None)
+    shallow["metadata"] = metadata
+    return without_bookkeeping(copy.deepcopy(shallow))
 
 
 def _status(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -244,8 +250,8 @@ def registries() -> tuple[kopf.OperatorRegistry, kopf.OperatorRegistry]:
     """Fresh (front, reconcilers) registries for `voxgate operator run`."""
     front, reconcilers = kopf.OperatorRegistry(), kopf.OperatorRegistry()
     for registry in (front, reconcilers):
-        # A bare registry has none of the default registry's fallback login handlers.
-        kopf.on.login(registry=registry)(kopf.login_via_client)
+        # Our login for both: a bare registry has no fallback, and the pool must be bounded.
+        kopf.on.login(registry=registry)(bounded_login)
     register_front(front)
     kopf.on.startup(registry=front)(front_finalizer)
     register_reconcilers(reconcilers)
@@ -262,5 +268,6 @@ async def front_finalizer(settings: kopf.OperatorSettings, **_: Any) -> None:
 
 
 # `kopf run -m voxgate.handlers`: everything in kopf's default registry, one operator.
+kopf.on.login()(bounded_login)
 register_front(kopf.get_default_registry())
 register_reconcilers(kopf.get_default_registry())

@@ -8,10 +8,12 @@ import datetime
 import logging
 import os
 import sys
-from collections.abc import AsyncIterator, Mapping
+import warnings
+from collections.abc import AsyncIterator, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+import aiohttp
 import kopf
 from kubernetes import client, config
 
@@ -36,15 +38,67 @@ ANCHOR_INTERVAL_SECONDS = 30.0
 # where the API server shares the cores).
 API_THREADS = 32
 # kopf workers (one per object with pending events) alive at once. A worker keeps its slot while
-# it waits for the echo of its own status write and then idles, so in a burst only 4 to 9 of the
-# 32 are running a reconcile pass. 256 measured 23 jobs/s instead of 17 (p99 7.1 s, not 10.0)
-# but 2.5x the idle RSS with 1,000 jobs instead of 1.47x: the memory bound wins until a pass
-# holds less (not profiled yet; the parsed ledger each pass reads is the first suspect).
-WORKER_LIMIT = 32
+# it waits for the echo of its own status write and then idles, so with 32 only 4 to 9 of them
+# were running a reconcile pass in a burst (17 jobs/s); with 256 the burst bench measures 33
+# (bench/results/operator-burst.json). The memory that many passes in flight leave behind is
+# bounded by passes sharing one parsed ledger (privacy.store), a bounded kopf connection pool
+# (KOPF_CONNECTIONS) and voxgate.heap.
+WORKER_LIMIT = 256
 ANCHOR_TICK_SECONDS = 5.0
 RECONCILERS_FINALIZER = f"{ANNOTATION_PREFIX}/operator"
 # Never added by the front (it has no handler that needs one); only its name has to differ.
 FRONT_FINALIZER = f"{ANNOTATION_PREFIX}/front"
+
+
+# TLS connections each kopf operator keeps to the API server. kopf's own session has no limit, so
+# in a burst every worker patching at once opened one more (138 with 256 workers), each holding
+# buffers (asyncio's 256 KiB SSL buffer alone) that the heap kept after the burst. The watch
+# streams, one per watched kind, hold theirs for good: hence the margin over their count.
+KOPF_CONNECTIONS = 32
+
+
+async def bounded_login(**kwargs: Any) -> kopf.AiohttpSession | None:
+    """kopf's own credentials (in-cluster or kubeconfig), in a session with a bounded pool."""
+    info = kopf.login_via_client(**kwargs)
+    if info is None:
+        return None
+    with warnings.catch_warnings():  # basic auth is deprecated, but it is the cluster's choice
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        auth = info.as_aiohttp_basic_auth()
+    session = aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=KOPF_CONNECTIONS, ssl=info.as_ssl_context()),
+        headers=info.as_http_headers(),
+        auth=auth,
+        proxy=info.proxy_url,
+        trust_env=info.trust_env,
+    )
+    return kopf.AiohttpSession(
+        aiohttp_session=session,
+        server=info.server,
+        default_namespace=info.default_namespace,
+        priority=info.priority,
+        expiration=info.expiration,
+    )
+
+
+class LeanDiffBaseStorage(kopf.StatusDiffBaseStorage):
+    """kopf's essence of an object (everything but metadata and status, plus labels and
+    annotations), built without first deep-copying the parts kopf then throws away. kopf builds
+    it for every watch event; copying managedFields and status along was the largest single cost
+    in a py-spy profile of a 200-job burst (12% of the operator's CPU)."""
+
+    def build(
+        self,
+        *,
+        body: kopf.Body,
+        extra_fields: Iterable[Any] | None = None,
+    ) -> kopf.BodyEssence:
+        if extra_fields:  # fields to keep from status or metadata: kopf's own way
+            return super().build(body=body, extra_fields=extra_fields)
+        metadata = body.get("metadata") or {}
+        lean: dict[str, Any] = {k: v for k, v in body.items() if k not in ("metadata", "status")}
+        lean["metadata"] = {k: metadata[k] for k in ("labels", "annotations") if k in metadata}
+        return super().build(body=cast(kopf.Body, lean))
 
 
 def configure(settings: kopf.OperatorSettings) -> None:
@@ -54,7 +108,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
     settings.persistence.progress_storage = kopf.StatusProgressStorage(
         field=f"status.{BOOKKEEPING_FIELD}.progress"
     )
-    settings.persistence.diffbase_storage = kopf.StatusDiffBaseStorage(
+    settings.persistence.diffbase_storage = LeanDiffBaseStorage(
         field=f"status.{BOOKKEEPING_FIELD}.lastHandledConfiguration"
     )
     # The reconcilers' finalizer (the daemons need one). A kopf operator removes its finalizer

@@ -128,6 +128,12 @@ class LedgerStore:
     _queues: dict[tuple[str, str], list[_Change]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # The ledger as parsed at the last resourceVersion read, per ConfigMap. A burst reads one
+    # version many times (every admission and every reservation) and parsing grows with the
+    # ledger; a Ledger is immutable, so passes running at once also share one copy in memory.
+    _parsed: dict[tuple[str, str], tuple[str, Ledger]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_api_client(cls, api_client: client.ApiClient) -> LedgerStore:
@@ -147,11 +153,19 @@ class LedgerStore:
         text = (configmap.data or {}).get(LEDGER_KEY)
         if text is None:
             raise LedgerFormatError(f"ConfigMap {namespace}/{name} has no {LEDGER_KEY}")
+        version = configmap.metadata.resource_version
+        with self._guard:
+            known = self._parsed.get((namespace, name))
+        if known is not None and version and known[0] == version:
+            return known[1], configmap
         ledger = ledger_json.loads(text)
         if (ledger.dataset_namespace, ledger.dataset_name) != (namespace, dataset):
             raise LedgerFormatError(
                 f"ConfigMap {namespace}/{name} holds the ledger of another dataset"
             )
+        if version:
+            with self._guard:
+                self._parsed[(namespace, name)] = (version, ledger)
         return ledger, configmap
 
     def read(self, namespace: str, dataset: str) -> Ledger | None:
@@ -173,9 +187,14 @@ class LedgerStore:
     def _replace(self, configmap: Any, ledger: Ledger) -> None:
         # `configmap` is the object as read, resourceVersion included: the compare in the swap.
         configmap.data = {**(configmap.data or {}), LEDGER_KEY: ledger_json.dumps(ledger)}
-        self.api.replace_namespaced_config_map(
+        written = self.api.replace_namespaced_config_map(
             configmap.metadata.name, configmap.metadata.namespace, configmap
         )
+        version = getattr(getattr(written, "metadata", None), "resource_version", None)
+        if isinstance(version, str) and version:
+            with self._guard:
+                key = (configmap.metadata.namespace, configmap.metadata.name)
+                self._parsed[key] = (version, ledger)
 
     def _dataset_lock(self, namespace: str, dataset: str) -> threading.Lock:
         with self._guard:

@@ -104,7 +104,7 @@ def ledger_view(world: World, params: DPSGDParams | None, job_uid: str) -> Ledge
     """
     assert world.dataset is not None
     ledger = world.ledger
-    if ledger is not None:
+    if ledger is not None and ledger.entry(job_uid) is not None:
         ledger = dataclasses.replace(
             ledger, entries=tuple(e for e in ledger.entries if e.uid != job_uid)
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import Counter
 from contextlib import closing
@@ -12,6 +13,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from voxgate.devcluster import ControlPlane
+from voxgate.privacy import ledger_json
 from voxgate.privacy.accountant import composed_epsilon
 from voxgate.privacy.ledger import (
     Budget,
@@ -189,6 +191,39 @@ def test_lifecycle_through_the_store(control_plane: ControlPlane, namespace: str
     ledger = store.read(namespace, DATASET)
     assert ledger is not None
     assert [e.state for e in ledger.entries] == [EntryState.SETTLED, EntryState.RELEASED]
+
+
+def test_a_parsed_ledger_is_reused_only_while_its_version_stands(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """The store keeps the ledger it parsed per resourceVersion; a write by anyone else (another
+    replica, `voxgate budget`, a hand edit) must show in the next read all the same."""
+    api_client = control_plane.api_client()
+    mine, other = LedgerStore.from_api_client(api_client), LedgerStore.from_api_client(api_client)
+    limits = Budget(10.0, DELTA, {"asr-2026": 10.0})
+    mine.reserve(namespace, DATASET, entry(1), limits)
+    first = mine.read(namespace, DATASET)
+    assert first is not None and mine.read(namespace, DATASET) is first  # one copy, shared
+
+    other.reserve(namespace, DATASET, entry(2), limits)
+    after_other = mine.read(namespace, DATASET)
+    assert after_other is not None and after_other is not first
+    assert [e.uid for e in after_other.entries] == ["uid-01", "uid-02"]
+
+    # A hand edit through the API server: the text changes under a new resourceVersion.
+    core = client.CoreV1Api(api_client)
+    configmap = core.read_namespaced_config_map(configmap_name(DATASET), namespace)
+    edited = ledger_json.dumps(dataclasses.replace(after_other, entries=after_other.entries[:1]))
+    configmap.data = {LEDGER_KEY: edited}
+    core.replace_namespaced_config_map(configmap_name(DATASET), namespace, configmap)
+    seen = mine.read(namespace, DATASET)
+    assert seen is not None and [e.uid for e in seen.entries] == ["uid-01"]
+
+    # Its own write is known without parsing it back, and is what the next reservation builds on.
+    mine.reserve(namespace, DATASET, entry(3), limits)
+    latest = mine.read(namespace, DATASET)
+    assert latest is not None and [e.uid for e in latest.entries] == ["uid-01", "uid-03"]
+    assert other.read(namespace, DATASET) == latest
 
 
 def test_a_foreign_configmap_is_not_taken_for_a_ledger(
