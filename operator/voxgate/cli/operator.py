@@ -44,6 +44,7 @@ def _run(args: argparse.Namespace) -> int:
     )
     heap.limit_arenas(os.environ)  # first: before any thread starts
     heap.start_trimming()
+    heap.freeze_startup_objects()  # last before the loop: everything imported is in by now
     if args.metrics_port:
         start_http_server(args.metrics_port, addr="0.0.0.0")  # noqa: S104 - scraped in-cluster
     return asyncio.run(leading.run(args.liveness or None))

@@ -32,7 +32,9 @@ from voxgate.admission import (
     precheck_refusal,
     with_requester,
 )
+from voxgate.privacy.ledger import Ledger
 from voxgate.privacy.params import InvalidDPParams
+from voxgate.privacy.store import LedgerStore
 from voxgate.reconcile import reasons
 from voxgate.reconcile.decide import DatasetNotFound, decide_for
 from voxgate.reconcile.kube import without_bookkeeping
@@ -78,9 +80,15 @@ async def mutate_requester(
         patch.metadata.annotations[key] = value
 
 
-# -- the webhook's cache of datasets and grants -----------------------------------------------
-# A decision inside `kubectl apply` should cost OPA and one ledger read, not a list of every
-# grant per request: kopf keeps these indexes from its watches. The reconciler reads fresh.
+# -- the webhook's cache of datasets, grants and ledgers ---------------------------------------
+# A decision inside `kubectl apply` should cost OPA, not a list of every grant and a ledger read
+# per request: kopf keeps these indexes from its watches, and the ledger is the one this process
+# last read or wrote, if recent enough. An allowed answer is decided again by the reconciler from
+# fresh reads, and a denial at once (decide_for); the reconciler passes no catalog at all.
+
+# A ledger older than this is read again: a stale one can only make `kubectl apply` admit a job
+# the reconciler then denies, and within seconds the reconciler's own reads keep it current.
+LEDGER_FRESH_SECONDS = 5.0
 
 
 def speech_datasets(
@@ -95,10 +103,12 @@ def data_grants(namespace: str | None, body: kopf.Body, **_: Any) -> dict[str, d
 
 @dataclass(frozen=True)
 class IndexCatalog:
-    """voxgate.reconcile.decide.Catalog over the two indexes; copies, so nothing edits them."""
+    """voxgate.reconcile.decide.Catalog over the two indexes (copies, so nothing edits them)
+    and the ledger store's recent ledgers (immutable)."""
 
     datasets: kopf.Index[tuple[str, str], dict[str, Any]]
     grants_index: kopf.Index[str, dict[str, Any]]
+    ledgers: LedgerStore
 
     def dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
         found = list(self.datasets.get((namespace, name), ()))
@@ -107,6 +117,9 @@ class IndexCatalog:
     def grants(self, namespace: str) -> list[dict[str, Any]] | None:
         found = self.grants_index.get(namespace)
         return None if found is None else [copy.deepcopy(grant) for grant in found]
+
+    def ledger(self, namespace: str, dataset: str) -> Ledger | None:
+        return self.ledgers.recent(namespace, dataset, within=LEDGER_FRESH_SECONDS)
 
 
 async def validate_training_job(
@@ -128,7 +141,7 @@ async def validate_training_job(
     # The identity the API server vouches for, whatever the object's annotation says.
     job = with_requester(change.new, change.user)
     catalog = (
-        IndexCatalog(speech_datasets, data_grants)
+        IndexCatalog(speech_datasets, data_grants, operator.ledger)
         if speech_datasets is not None and data_grants is not None
         else None
     )

@@ -117,6 +117,8 @@ class LedgerStore:
     max_attempts: int = 200
     max_settled: int = DEFAULT_MAX_SETTLED
     max_backoff_seconds: float = 0.5
+    # For how long a ledger was last seen as current (recent()); injectable for tests.
+    clock: Callable[[], float] = time.monotonic
     # Lost compare-and-swaps so far, for metrics and the benchmark.
     conflicts: int = 0
     _locks: dict[tuple[str, str], threading.Lock] = field(
@@ -131,7 +133,8 @@ class LedgerStore:
     # The ledger as parsed at the last resourceVersion read, per ConfigMap. A burst reads one
     # version many times (every admission and every reservation) and parsing grows with the
     # ledger; a Ledger is immutable, so passes running at once also share one copy in memory.
-    _parsed: dict[tuple[str, str], tuple[str, Ledger]] = field(
+    # With each: when this store last saw that version as current (a read or its own write).
+    _parsed: dict[tuple[str, str], tuple[str, Ledger, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -156,8 +159,9 @@ class LedgerStore:
         version = configmap.metadata.resource_version
         with self._guard:
             known = self._parsed.get((namespace, name))
-        if known is not None and version and known[0] == version:
-            return known[1], configmap
+            if known is not None and version and known[0] == version:
+                self._parsed[(namespace, name)] = (version, known[1], self.clock())
+                return known[1], configmap
         ledger = ledger_json.loads(text)
         if (ledger.dataset_namespace, ledger.dataset_name) != (namespace, dataset):
             raise LedgerFormatError(
@@ -165,11 +169,21 @@ class LedgerStore:
             )
         if version:
             with self._guard:
-                self._parsed[(namespace, name)] = (version, ledger)
+                self._parsed[(namespace, name)] = (version, ledger, self.clock())
         return ledger, configmap
 
     def read(self, namespace: str, dataset: str) -> Ledger | None:
         return self._read(namespace, dataset)[0]
+
+    def recent(self, namespace: str, dataset: str, within: float) -> Ledger | None:
+        """The ledger this store last read or wrote, if that was at most `within` seconds ago;
+        None otherwise (read it). Only for answers that are checked again against a fresh read,
+        as the webhook's allowed decisions are by the reconciler's compare-and-swap."""
+        with self._guard:
+            known = self._parsed.get((namespace, configmap_name(dataset)))
+        if known is None or self.clock() - known[2] > within:
+            return None
+        return known[1]
 
     def _create(self, ledger: Ledger) -> None:
         metadata = client.V1ObjectMeta(
@@ -182,7 +196,8 @@ class LedgerStore:
             annotations={DATASET_ANNOTATION: ledger.dataset_name},
         )
         body = client.V1ConfigMap(metadata=metadata, data={LEDGER_KEY: ledger_json.dumps(ledger)})
-        self.api.create_namespaced_config_map(ledger.dataset_namespace, body)
+        created = self.api.create_namespaced_config_map(ledger.dataset_namespace, body)
+        self._written(created, ledger)
 
     def _replace(self, configmap: Any, ledger: Ledger) -> None:
         # `configmap` is the object as read, resourceVersion included: the compare in the swap.
@@ -190,11 +205,16 @@ class LedgerStore:
         written = self.api.replace_namespaced_config_map(
             configmap.metadata.name, configmap.metadata.namespace, configmap
         )
-        version = getattr(getattr(written, "metadata", None), "resource_version", None)
+        self._written(written, ledger)
+
+    def _written(self, configmap: Any, ledger: Ledger) -> None:
+        """Remember our own write under the version the API server gave it."""
+        metadata = getattr(configmap, "metadata", None)
+        version = getattr(metadata, "resource_version", None)
         if isinstance(version, str) and version:
             with self._guard:
-                key = (configmap.metadata.namespace, configmap.metadata.name)
-                self._parsed[key] = (version, ledger)
+                key = (ledger.dataset_namespace, configmap_name(ledger.dataset_name))
+                self._parsed[key] = (version, ledger, self.clock())
 
     def _dataset_lock(self, namespace: str, dataset: str) -> threading.Lock:
         with self._guard:

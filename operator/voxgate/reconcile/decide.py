@@ -48,20 +48,24 @@ class World:
 
 
 class Catalog(Protocol):
-    """Datasets and grants as a watch-fed cache holds them (the webhook's kopf indexes).
+    """Datasets and grants as a watch-fed cache holds them (the webhook's kopf indexes), and the
+    ledger as this process last saw it.
 
-    Either answer may be None: not known to the cache (yet), ask the API server instead.
+    Any answer may be None: not known to the cache (yet), ask the API server instead.
     """
 
     def dataset(self, namespace: str, name: str) -> Object | None: ...
 
     def grants(self, namespace: str) -> list[Object] | None: ...
 
+    def ledger(self, namespace: str, dataset: str) -> ledgers.Ledger | None: ...
+
 
 async def gather(op: Operator, job: Object, catalog: Catalog | None = None) -> World:
     """The reads at once: the validating webhook answers inside `kubectl apply`, so its
-    latency is the slowest read, not their sum. The ledger has the last word anyway (CAS), and
-    is always read fresh; datasets and grants come from `catalog` when it has them."""
+    latency is the slowest read, not their sum. Datasets, grants and the ledger come from
+    `catalog` when it has them; the reconciler passes none and reads everything fresh, and its
+    reservation has the last word on the ledger anyway (compare-and-swap)."""
     namespace, name = dataset_key(job)
 
     async def dataset_of(dataset_name: str) -> Object | None:
@@ -78,9 +82,14 @@ async def gather(op: Operator, job: Object, catalog: Catalog | None = None) -> W
         listed: list[Object] = await op.io(op.kube.list, "DataGrant", namespace)
         return listed
 
-    dataset, grants, ledger = await asyncio.gather(
-        dataset_of(name), grants_of(), op.io(op.ledger.read, namespace, name)
-    )
+    async def ledger_of() -> ledgers.Ledger | None:
+        cached = catalog.ledger(namespace, name) if catalog is not None else None
+        if cached is not None:
+            return cached
+        read: ledgers.Ledger | None = await op.io(op.ledger.read, namespace, name)
+        return read
+
+    dataset, grants, ledger = await asyncio.gather(dataset_of(name), grants_of(), ledger_of())
     if dataset is None:
         return World(None)
     # Parents by name (a derived dataset names a few), not a list of every dataset beside it.
@@ -164,7 +173,8 @@ async def decide_for(
 
     With a `catalog` (a cache), an allowed answer stands: the reconciler decides again from
     fresh reads before anything is created. A denial does not: a grant applied a moment ago may
-    not have reached the cache, so a denial is decided again from fresh reads before it stands.
+    not have reached the cache, nor budget released a moment ago the cached ledger, so a denial
+    is decided again from fresh reads before it stands.
 
     Raises DatasetNotFound when the dataset is missing and InvalidDPParams when spec.privacy is
     unusable: there is nothing to ask the policy about in either case.

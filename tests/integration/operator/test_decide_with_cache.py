@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import closing
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,6 +13,8 @@ import pytest
 from voxgate.devcluster import ControlPlane
 from voxgate.devcluster.opa import OpaServer
 from voxgate.policy.client import PolicyClient
+from voxgate.privacy.ledger import Budget, Ledger, LedgerEntry, new_entry, new_ledger
+from voxgate.privacy.params import DPSGDParams
 from voxgate.privacy.store import LedgerStore
 from voxgate.reconcile.decide import decide_for
 from voxgate.reconcile.kube import KubeGateway
@@ -35,10 +38,17 @@ class Records:
 class FixedCatalog:
     """A cache frozen at some moment: what it holds, or None (unknown) when told so."""
 
-    def __init__(self, datasets: list[dict[str, Any]], grants: list[dict[str, Any]] | None):
+    def __init__(
+        self,
+        datasets: list[dict[str, Any]],
+        grants: list[dict[str, Any]] | None,
+        ledger: Ledger | None = None,
+    ):
         self.datasets = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in datasets}
         self.cached_grants = grants
+        self.cached_ledger = ledger
         self.asked = 0
+        self.ledger_asked = 0
 
     def dataset(self, namespace: str, name: str) -> dict[str, Any] | None:
         self.asked += 1
@@ -47,6 +57,10 @@ class FixedCatalog:
     def grants(self, namespace: str) -> list[dict[str, Any]] | None:
         self.asked += 1
         return self.cached_grants
+
+    def ledger(self, namespace: str, dataset: str) -> Ledger | None:
+        self.ledger_asked += 1
+        return self.cached_ledger
 
 
 def decide(
@@ -104,3 +118,67 @@ def test_a_job_the_fresh_state_refuses_is_refused_with_its_reasons(
     allowed, codes = decide(control_plane, policy_server, job, FixedCatalog([dataset], []))
     assert not allowed
     assert codes  # the policy's own reasons, decided again from fresh reads
+
+
+GRANT = "callcentre-team-asr"
+# Far more than the example dataset's whole budget (epsilon 3.0) in one run.
+GREEDY = DPSGDParams(0.6, 0.05, 20000, 1e-6)
+
+
+def greedy_entry() -> LedgerEntry:
+    return new_entry(
+        "greedy",
+        job_namespace="elsewhere",
+        job_name="greedy",
+        grant=GRANT,
+        params=GREEDY,
+        at=datetime(2026, 5, 1, tzinfo=UTC),
+    )
+
+
+def test_a_ledger_cache_that_lags_does_not_refuse_the_job(
+    control_plane: ControlPlane,
+    crds: list[str],
+    policy_server: OpaServer,
+    make_world: type[WorldType],
+) -> None:
+    world = make_world(control_plane)
+    dataset = world.create(world.example("datasets/callcentre-2024.yaml"))
+    grant = world.create(world.example("grants/callcentre-team-asr.yaml"))
+    job = world.example("jobs/admit-asr-callcentre-dp.yaml")
+    job["metadata"]["uid"] = "cache-test-3"
+    # The cache still holds a spent budget that the fresh state no longer has (no ledger yet).
+    spent = Ledger(
+        world.data_ns, "callcentre-2024", Budget(3.0, 1e-6, {GRANT: 3.0}), (greedy_entry(),)
+    )
+    stale = FixedCatalog([dataset], [grant], ledger=spent)
+    assert decide(control_plane, policy_server, job, stale) == (True, ())
+    assert stale.ledger_asked == 1  # asked once; the denial it led to was decided again
+
+
+def test_an_allowed_answer_from_a_ledger_cache_stands(
+    control_plane: ControlPlane,
+    crds: list[str],
+    policy_server: OpaServer,
+    make_world: type[WorldType],
+) -> None:
+    """The webhook's side of the trade: a cache with room admits at `kubectl apply`; the
+    reconciler decides again from fresh reads (and reserves by compare-and-swap) before it
+    creates anything."""
+    world = make_world(control_plane)
+    dataset = world.create(world.example("datasets/callcentre-2024.yaml"))
+    grant = world.create(world.example("grants/callcentre-team-asr.yaml"))
+    job = world.example("jobs/admit-asr-callcentre-dp.yaml")
+    job["metadata"]["uid"] = "cache-test-4"
+    with closing(control_plane.api_client()) as api:
+        roomy = Budget(1000.0, 1e-6, {GRANT: 1000.0})
+        LedgerStore.from_api_client(api).reserve(
+            world.data_ns, "callcentre-2024", greedy_entry(), roomy
+        )
+
+    allowed, codes = decide(control_plane, policy_server, job, FixedCatalog([dataset], [grant]))
+    assert not allowed and codes  # the fresh ledger has no room left
+
+    unspent = new_ledger(world.data_ns, "callcentre-2024", Budget(3.0, 1e-6, {GRANT: 3.0}))
+    cached = FixedCatalog([dataset], [grant], ledger=unspent)
+    assert decide(control_plane, policy_server, job, cached) == (True, ())

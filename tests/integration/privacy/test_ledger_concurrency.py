@@ -226,6 +226,25 @@ def test_a_parsed_ledger_is_reused_only_while_its_version_stands(
     assert other.read(namespace, DATASET) == latest
 
 
+def test_a_recent_ledger_is_only_as_old_as_allowed(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """recent() answers from what the store last read or wrote, never from an older sighting."""
+    now = [100.0]
+    store = LedgerStore(client.CoreV1Api(control_plane.api_client()), clock=lambda: now[0])
+    limits = Budget(10.0, DELTA, {"asr-2026": 10.0})
+    assert store.recent(namespace, DATASET, within=5.0) is None  # never seen
+    store.reserve(namespace, DATASET, entry(1), limits)
+    written = store.recent(namespace, DATASET, within=5.0)
+    assert written is not None and [e.uid for e in written.entries] == ["uid-01"]
+
+    now[0] += 6.0
+    assert store.recent(namespace, DATASET, within=5.0) is None  # too old: read it again
+    assert store.read(namespace, DATASET) is written  # same version: a read renews it...
+    assert store.recent(namespace, DATASET, within=5.0) is written
+    assert store.recent(namespace, "another-dataset", within=5.0) is None  # ...for that one only
+
+
 def test_a_foreign_configmap_is_not_taken_for_a_ledger(
     control_plane: ControlPlane, namespace: str
 ) -> None:
