@@ -39,7 +39,7 @@ ANCHOR_INTERVAL_SECONDS = 30.0
 API_THREADS = 32
 # kopf workers (one per object with pending events) alive at once. A worker keeps its slot while
 # it waits for the echo of its own status write and then idles, so with 32 only 4 to 9 of them
-# were running a reconcile pass in a burst (17 jobs/s); with 256 the burst bench measures 33
+# were running a reconcile pass in a burst (17 jobs/s); with 256 the burst bench measures 33 to 38
 # (bench/results/operator-burst.json). The memory that many passes in flight leave behind is
 # bounded by passes sharing one parsed ledger (privacy.store), a bounded kopf connection pool
 # (KOPF_CONNECTIONS) and voxgate.heap.
