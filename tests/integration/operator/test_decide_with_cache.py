@@ -84,17 +84,25 @@ def decide(
     return asyncio.run(run())
 
 
+def granted_world(
+    plane: ControlPlane, make_world: type[WorldType], uid: str
+) -> tuple[WorldType, dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The call-centre dataset and its grant, created; the admissible DP job, not created."""
+    world = make_world(plane)
+    dataset = world.create(world.example("datasets/callcentre-2024.yaml"))
+    grant = world.create(world.example("grants/callcentre-team-asr.yaml"))
+    job = world.example("jobs/admit-asr-callcentre-dp.yaml")
+    job["metadata"]["uid"] = uid
+    return world, dataset, grant, job
+
+
 def test_a_cache_that_missed_the_grant_does_not_refuse_the_job(
     control_plane: ControlPlane,
     crds: list[str],
     policy_server: OpaServer,
     make_world: type[WorldType],
 ) -> None:
-    world = make_world(control_plane)
-    dataset = world.create(world.example("datasets/callcentre-2024.yaml"))
-    world.create(world.example("grants/callcentre-team-asr.yaml"))
-    job = world.example("jobs/admit-asr-callcentre-dp.yaml")
-    job["metadata"]["uid"] = "cache-test"
+    _world, dataset, _grant, job = granted_world(control_plane, make_world, "cache-test")
 
     stale = FixedCatalog([dataset], grants=[])  # the grant's watch event has not arrived
     assert decide(control_plane, policy_server, job, stale) == (True, ())
@@ -142,11 +150,7 @@ def test_a_ledger_cache_that_lags_does_not_refuse_the_job(
     policy_server: OpaServer,
     make_world: type[WorldType],
 ) -> None:
-    world = make_world(control_plane)
-    dataset = world.create(world.example("datasets/callcentre-2024.yaml"))
-    grant = world.create(world.example("grants/callcentre-team-asr.yaml"))
-    job = world.example("jobs/admit-asr-callcentre-dp.yaml")
-    job["metadata"]["uid"] = "cache-test-3"
+    world, dataset, grant, job = granted_world(control_plane, make_world, "cache-test-3")
     # The cache still holds a spent budget that the fresh state no longer has (no ledger yet).
     spent = Ledger(
         world.data_ns, "callcentre-2024", Budget(3.0, 1e-6, {GRANT: 3.0}), (greedy_entry(),)
@@ -165,11 +169,7 @@ def test_an_allowed_answer_from_a_ledger_cache_stands(
     """The webhook's side of the trade: a cache with room admits at `kubectl apply`; the
     reconciler decides again from fresh reads (and reserves by compare-and-swap) before it
     creates anything."""
-    world = make_world(control_plane)
-    dataset = world.create(world.example("datasets/callcentre-2024.yaml"))
-    grant = world.create(world.example("grants/callcentre-team-asr.yaml"))
-    job = world.example("jobs/admit-asr-callcentre-dp.yaml")
-    job["metadata"]["uid"] = "cache-test-4"
+    world, dataset, grant, job = granted_world(control_plane, make_world, "cache-test-4")
     with closing(control_plane.api_client()) as api:
         roomy = Budget(1000.0, 1e-6, {GRANT: 1000.0})
         LedgerStore.from_api_client(api).reserve(
