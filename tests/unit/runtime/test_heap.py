@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 
 from voxgate import heap
@@ -39,8 +40,6 @@ def test_trimming_runs_on_a_daemon_thread_until_stopped() -> None:
 
 
 def test_start_up_objects_are_frozen_out_of_full_collections() -> None:
-    import gc  # noqa: PLC0415
-
     survivor: list[list[int]] = [[i] for i in range(1_000)]  # lists: tracked by the collector
     assert id(survivor[0]) in {id(o) for o in gc.get_objects()}
     try:
