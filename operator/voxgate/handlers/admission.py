@@ -32,9 +32,8 @@ from voxgate.admission import (
     precheck_refusal,
     with_requester,
 )
-from voxgate.privacy.ledger import Ledger
 from voxgate.privacy.params import InvalidDPParams
-from voxgate.privacy.store import LedgerStore
+from voxgate.privacy.store import LedgerStore, Sighting
 from voxgate.reconcile import reasons
 from voxgate.reconcile.decide import DatasetNotFound, decide_for
 from voxgate.reconcile.kube import without_bookkeeping
@@ -118,7 +117,7 @@ class IndexCatalog:
         found = self.grants_index.get(namespace)
         return None if found is None else [copy.deepcopy(grant) for grant in found]
 
-    def ledger(self, namespace: str, dataset: str) -> Ledger | None:
+    def ledger(self, namespace: str, dataset: str) -> Sighting | None:
         return self.ledgers.recent(namespace, dataset, within=LEDGER_FRESH_SECONDS)
 
 

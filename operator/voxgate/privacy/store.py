@@ -109,6 +109,13 @@ class _Change:
         return self.ledger
 
 
+@dataclass(frozen=True)
+class Sighting:
+    """What a store last saw of a dataset's ledger: the ledger, or None when there was none."""
+
+    ledger: Ledger | None
+
+
 @dataclass
 class LedgerStore:
     """Reads and writes ledgers through a kubernetes CoreV1Api (sync client)."""
@@ -134,7 +141,9 @@ class LedgerStore:
     # version many times (every admission and every reservation) and parsing grows with the
     # ledger; a Ledger is immutable, so passes running at once also share one copy in memory.
     # With each: when this store last saw that version as current (a read or its own write).
-    _parsed: dict[tuple[str, str], tuple[str, Ledger, float]] = field(
+    # A ledger read as missing is kept too (version "", ledger None): most datasets have none
+    # until their first DP job, and the webhook would otherwise read the absence every time.
+    _parsed: dict[tuple[str, str], tuple[str, Ledger | None, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
 
@@ -148,6 +157,8 @@ class LedgerStore:
             configmap = self.api.read_namespaced_config_map(name, namespace)
         except ApiException as error:
             if error.status == HTTP_NOT_FOUND:
+                with self._guard:
+                    self._parsed[(namespace, name)] = ("", None, self.clock())
                 return None, None
             raise
         labels = configmap.metadata.labels or {}
@@ -159,7 +170,7 @@ class LedgerStore:
         version = configmap.metadata.resource_version
         with self._guard:
             known = self._parsed.get((namespace, name))
-            if known is not None and version and known[0] == version:
+            if known is not None and known[1] is not None and version and known[0] == version:
                 self._parsed[(namespace, name)] = (version, known[1], self.clock())
                 return known[1], configmap
         ledger = ledger_json.loads(text)
@@ -175,15 +186,16 @@ class LedgerStore:
     def read(self, namespace: str, dataset: str) -> Ledger | None:
         return self._read(namespace, dataset)[0]
 
-    def recent(self, namespace: str, dataset: str, within: float) -> Ledger | None:
-        """The ledger this store last read or wrote, if that was at most `within` seconds ago;
-        None otherwise (read it). Only for answers that are checked again against a fresh read,
-        as the webhook's allowed decisions are by the reconciler's compare-and-swap."""
+    def recent(self, namespace: str, dataset: str, within: float) -> Sighting | None:
+        """The ledger this store last read or wrote (or found missing), if that was at most
+        `within` seconds ago; None otherwise (read it). Only for answers that are checked again
+        against a fresh read, as the webhook's allowed decisions are by the reconciler's
+        compare-and-swap."""
         with self._guard:
             known = self._parsed.get((namespace, configmap_name(dataset)))
         if known is None or self.clock() - known[2] > within:
             return None
-        return known[1]
+        return Sighting(known[1])
 
     def _create(self, ledger: Ledger) -> None:
         metadata = client.V1ObjectMeta(

@@ -27,6 +27,7 @@ from voxgate.policy.inputs import (
 from voxgate.privacy import ledger as ledgers
 from voxgate.privacy.accountant import epsilon as job_epsilon
 from voxgate.privacy.params import DPSGDParams
+from voxgate.privacy.store import Sighting
 
 if TYPE_CHECKING:
     # Only for the annotation: trainingjob imports this module, not the other way round.
@@ -51,14 +52,15 @@ class Catalog(Protocol):
     """Datasets and grants as a watch-fed cache holds them (the webhook's kopf indexes), and the
     ledger as this process last saw it.
 
-    Any answer may be None: not known to the cache (yet), ask the API server instead.
+    Any answer may be None: not known to the cache (yet), ask the API server instead. A ledger
+    comes as a Sighting, because "there is no ledger" is an answer too.
     """
 
     def dataset(self, namespace: str, name: str) -> Object | None: ...
 
     def grants(self, namespace: str) -> list[Object] | None: ...
 
-    def ledger(self, namespace: str, dataset: str) -> ledgers.Ledger | None: ...
+    def ledger(self, namespace: str, dataset: str) -> Sighting | None: ...
 
 
 async def gather(op: Operator, job: Object, catalog: Catalog | None = None) -> World:
@@ -83,9 +85,9 @@ async def gather(op: Operator, job: Object, catalog: Catalog | None = None) -> W
         return listed
 
     async def ledger_of() -> ledgers.Ledger | None:
-        cached = catalog.ledger(namespace, name) if catalog is not None else None
-        if cached is not None:
-            return cached
+        seen = catalog.ledger(namespace, name) if catalog is not None else None
+        if seen is not None:
+            return seen.ledger
         read: ledgers.Ledger | None = await op.io(op.ledger.read, namespace, name)
         return read
 

@@ -15,7 +15,7 @@ from voxgate.devcluster.opa import OpaServer
 from voxgate.policy.client import PolicyClient
 from voxgate.privacy.ledger import Budget, Ledger, LedgerEntry, new_entry, new_ledger
 from voxgate.privacy.params import DPSGDParams
-from voxgate.privacy.store import LedgerStore
+from voxgate.privacy.store import LedgerStore, Sighting
 from voxgate.reconcile.decide import decide_for
 from voxgate.reconcile.kube import KubeGateway
 from voxgate.reconcile.trainingjob import Operator
@@ -42,7 +42,7 @@ class FixedCatalog:
         self,
         datasets: list[dict[str, Any]],
         grants: list[dict[str, Any]] | None,
-        ledger: Ledger | None = None,
+        ledger: Sighting | None = None,
     ):
         self.datasets = {(d["metadata"]["namespace"], d["metadata"]["name"]): d for d in datasets}
         self.cached_grants = grants
@@ -58,7 +58,7 @@ class FixedCatalog:
         self.asked += 1
         return self.cached_grants
 
-    def ledger(self, namespace: str, dataset: str) -> Ledger | None:
+    def ledger(self, namespace: str, dataset: str) -> Sighting | None:
         self.ledger_asked += 1
         return self.cached_ledger
 
@@ -155,7 +155,7 @@ def test_a_ledger_cache_that_lags_does_not_refuse_the_job(
     spent = Ledger(
         world.data_ns, "callcentre-2024", Budget(3.0, 1e-6, {GRANT: 3.0}), (greedy_entry(),)
     )
-    stale = FixedCatalog([dataset], [grant], ledger=spent)
+    stale = FixedCatalog([dataset], [grant], ledger=Sighting(spent))
     assert decide(control_plane, policy_server, job, stale) == (True, ())
     assert stale.ledger_asked == 1  # asked once; the denial it led to was decided again
 
@@ -180,5 +180,8 @@ def test_an_allowed_answer_from_a_ledger_cache_stands(
     assert not allowed and codes  # the fresh ledger has no room left
 
     unspent = new_ledger(world.data_ns, "callcentre-2024", Budget(3.0, 1e-6, {GRANT: 3.0}))
-    cached = FixedCatalog([dataset], [grant], ledger=unspent)
+    cached = FixedCatalog([dataset], [grant], ledger=Sighting(unspent))
     assert decide(control_plane, policy_server, job, cached) == (True, ())
+    # "There was no ledger" is an answer from the cache too, not a reason to read it.
+    no_ledger = FixedCatalog([dataset], [grant], ledger=Sighting(None))
+    assert decide(control_plane, policy_server, job, no_ledger) == (True, ())

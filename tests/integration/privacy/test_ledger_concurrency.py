@@ -26,7 +26,7 @@ from voxgate.privacy.ledger import (
 )
 from voxgate.privacy.ledger_json import LedgerFormatError
 from voxgate.privacy.params import DPSGDParams
-from voxgate.privacy.store import LEDGER_KEY, LedgerStore, configmap_name
+from voxgate.privacy.store import LEDGER_KEY, LedgerStore, Sighting, configmap_name
 
 pytestmark = pytest.mark.integration
 
@@ -234,14 +234,17 @@ def test_a_recent_ledger_is_only_as_old_as_allowed(
     store = LedgerStore(client.CoreV1Api(control_plane.api_client()), clock=lambda: now[0])
     limits = Budget(10.0, DELTA, {"asr-2026": 10.0})
     assert store.recent(namespace, DATASET, within=5.0) is None  # never seen
+    assert store.read(namespace, DATASET) is None
+    assert store.recent(namespace, DATASET, within=5.0) == Sighting(None)  # seen missing
     store.reserve(namespace, DATASET, entry(1), limits)
-    written = store.recent(namespace, DATASET, within=5.0)
+    seen = store.recent(namespace, DATASET, within=5.0)
+    written = seen.ledger if seen is not None else None
     assert written is not None and [e.uid for e in written.entries] == ["uid-01"]
 
     now[0] += 6.0
     assert store.recent(namespace, DATASET, within=5.0) is None  # too old: read it again
     assert store.read(namespace, DATASET) is written  # same version: a read renews it...
-    assert store.recent(namespace, DATASET, within=5.0) is written
+    assert store.recent(namespace, DATASET, within=5.0) == Sighting(written)
     assert store.recent(namespace, "another-dataset", within=5.0) is None  # ...for that one only
 
 
