@@ -6,6 +6,10 @@ alternating blocks with the Mutating/ValidatingWebhookConfiguration registered a
 both sides see the same API server, etcd size and operator load (the operator reconciles every
 created job in both modes). Each side's first block is a warm-up and is not counted.
 
+Three sides: "on" (voxgate's webhooks), "off" (none) and, in the paced phase, "no-op" (the
+webhooks' configurations pointed at bench/noopwebhook, a Go server that allows everything at once
+over the same TLS): the floor, what the API server itself spends calling out to any webhook.
+
 Two phases: "burst" creates back to back (with webhooks on, every create waits for an operator
 that is also reconciling the jobs created just before, on the same two cores as the API server
 and etcd; with webhooks off the creates outrun the reconciler), "paced" leaves --interval seconds
@@ -14,6 +18,7 @@ a quiet operator). Goal from the webhook issue: p99 create latency with webhooks
 without.
 
 usage: .venv/bin/python bench/webhook_bench.py [--jobs 240] [--block 40] [--interval 1.0]
+(needs the Go toolchain, to build bench/noopwebhook)
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ import os
 import socket
 import ssl
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +53,9 @@ RESULTS = REPO / "bench" / "results" / "webhook-latency.json"
 OPERATOR_NAMESPACE = "voxgate-system"
 DATA, TEAM = "speech-data", "team-asr"
 GOAL = "<= 1.3"
+NOOP_SOURCE = REPO / "bench" / "noopwebhook"
+PROBE_NAME = "webhook-probe"  # the no-op webhook refuses this name, and only this one
+ON, OFF, NOOP = "on", "off", "no-op"
 
 
 class Cluster:
@@ -56,7 +65,8 @@ class Cluster:
         self.opa = OpaServer(REPO / "policies", state / "opa")
         self.port = free_port()
         self.operator: Component | None = None
-        self.configs: tuple[dict[str, Any], dict[str, Any]] | None = None
+        self.noop: Component | None = None
+        self.configs: dict[str, tuple[dict[str, Any], ...]] = {OFF: ()}
 
     def start(self) -> None:
         self.plane.start()
@@ -96,42 +106,74 @@ class Cluster:
             if self.operator.exit_code() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"operator did not start:\n{self.operator.log_tail(60)}")
             time.sleep(0.1)
-        endpoint = WebhookEndpoint(
-            ca.files.cert_path.read_bytes(), url=f"https://127.0.0.1:{self.port}"
+        self.configs[ON] = self._configurations(ca.files.cert_path, self.port)
+        self.configs[NOOP] = self._configurations(
+            ca.files.cert_path, self._start_noop(serving, context)
         )
-        self.configs = webhook_configurations(endpoint, exclude_namespace=OPERATOR_NAMESPACE)
+
+    def _start_noop(self, serving: pki.KeyPair, context: ssl.SSLContext) -> int:
+        binary = self.state / "noopwebhook"
+        subprocess.run(
+            ["go", "build", "-o", str(binary), "."], cwd=NOOP_SOURCE, check=True, timeout=300
+        )
+        port = free_port()
+        noop = Component(
+            "noopwebhook",
+            [str(binary), f"127.0.0.1:{port}", str(serving.cert_path), str(serving.key_path)],
+            self.state / "noopwebhook.log",
+        )
+        self.noop = noop
+        noop.start(supervised=True)
+        deadline = time.monotonic() + 30
+        while not _tls_up(port, context):
+            if noop.exit_code() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"bench/noopwebhook did not start:\n{noop.log_tail(20)}")
+            time.sleep(0.1)
+        return port
+
+    @staticmethod
+    def _configurations(ca_file: Path, port: int) -> tuple[dict[str, Any], ...]:
+        endpoint = WebhookEndpoint(ca_file.read_bytes(), url=f"https://127.0.0.1:{port}")
+        return webhook_configurations(endpoint, exclude_namespace=OPERATOR_NAMESPACE)
 
     def stop(self) -> None:
+        if self.noop is not None:
+            self.noop.stop()
         if self.operator is not None:
             self.operator.stop()
         self.opa.stop()
         self.plane.stop()
 
-    def webhooks(self, on: bool) -> None:
-        """Register or remove the configurations, then wait until the API server follows."""
-        assert self.configs is not None
-        for config in self.configs:
-            if on:
-                self.plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(config))
-            else:
-                kind = config["kind"].lower()
-                self.plane.kubectl("delete", kind, config["metadata"]["name"])
+    def use(self, side: str) -> None:
+        """Register one side's configurations (none for "off"), then wait until the API server
+        follows. Both sides' configurations carry the same names, so applying one replaces the
+        other."""
+        wanted = {(c["kind"], c["metadata"]["name"]) for c in self.configs[side]}
+        for kind, name in {(c["kind"], c["metadata"]["name"]) for c in self.configs[ON]} - wanted:
+            self.plane.kubectl("delete", "--ignore-not-found", kind.lower(), name)
+        for config in self.configs[side]:
+            self.plane.kubectl("apply", "-f", "-", input=yaml.safe_dump(config))
         deadline = time.monotonic() + 30
-        while self._probe_refused() != on:
+        while self._answering() != side:
             if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the API server did not switch webhooks {'on' if on else 'off'}"
-                )
+                raise RuntimeError(f"the API server did not switch to the {side!r} webhooks")
             time.sleep(0.1)
 
-    def _probe_refused(self) -> bool:
+    def _answering(self) -> str:
+        """Which side answers a dry-run create: voxgate refuses the unknown dataset, the no-op
+        webhook the probe's name, and without webhooks it is created."""
         probe = job_template()
+        probe["metadata"]["name"] = PROBE_NAME
         probe["spec"]["datasetRef"]["name"] = "no-such-dataset"
         try:
             self.plane.kubectl("create", "--dry-run=server", "-f", "-", input=yaml.safe_dump(probe))
         except KubectlError as error:
-            return "no-such-dataset" in error.stderr
-        return False
+            if "no-such-dataset" in error.stderr:
+                return ON
+            if "noopwebhook" in error.stderr:
+                return NOOP
+            return "unknown"  # switching over: ask again
+        return OFF
 
 
 def _tls_up(port: int, context: ssl.SSLContext) -> bool:
@@ -206,19 +248,23 @@ def create_block(
     return latencies
 
 
+# The sides each phase measures, in the order their blocks alternate.
+PHASES = {"burst": (ON, OFF), "paced": (ON, OFF, NOOP)}
+
+
 def measure(
     cluster: Cluster, custom: client.CustomObjectsApi, phase: str, args: argparse.Namespace
-) -> dict[bool, list[float]]:
-    """Alternating on/off blocks; the first block of each side warms up and is dropped."""
+) -> dict[str, list[float]]:
+    """Alternating blocks per side; the first block of each side warms up and is dropped."""
     interval = args.interval if phase == "paced" else 0.0
-    samples: dict[bool, list[float]] = {True: [], False: []}
+    samples: dict[str, list[float]] = {side: [] for side in PHASES[phase]}
     for round_ in range(args.jobs // args.block + 1):
-        for on in (True, False):
-            cluster.webhooks(on)
-            prefix = f"{phase}-{'on' if on else 'off'}-{round_}"
+        for side in PHASES[phase]:
+            cluster.use(side)
+            prefix = f"{phase}-{side}-{round_}"
             latencies = create_block(custom, prefix, args.block, interval)
             if round_ > 0:
-                samples[on].extend(latencies)
+                samples[side].extend(latencies)
             print(f"{prefix}: p50 {statistics.median(latencies) * 1000:.1f} ms", flush=True)
     return samples
 
@@ -235,14 +281,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.jobs < 200 or args.jobs % args.block:
         parser.error("--jobs must be >= 200 and a multiple of --block")
-    phases: dict[str, dict[bool, list[float]]] = {}
+    phases: dict[str, dict[str, list[float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp))
         try:
             cluster.start()
             alice = setup_world(cluster.plane)
             custom = client.CustomObjectsApi(cluster.plane.api_client(alice))
-            for phase in ("burst", "paced"):
+            for phase in PHASES:
                 phases[phase] = measure(cluster, custom, phase, args)
         finally:
             cluster.stop()
@@ -252,21 +298,23 @@ def main() -> None:
     )
     date = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     records = []
+    names = {ON: "webhooks on", NOOP: "no-op webhooks (the floor; context, no goal)"}
     for phase, samples in phases.items():
-        for label, q in (("p50", 50), ("p99", 99)):
-            on, off = percentile(samples[True], q), percentile(samples[False], q)
-            records.append(
-                {
-                    "name": f"trainingjob-create-{label}-{phase}, webhooks on vs off",
-                    "value": round(on * 1000, 3),
-                    "unit": "ms",
-                    "baseline": round(off * 1000, 3),
-                    "ratio": round(on / off, 3),
-                    "goal": GOAL if label == "p99" else None,
-                    "command": command,
-                    "date": date,
-                }
-            )
+        for side in (s for s in PHASES[phase] if s != OFF):
+            for label, q in (("p50", 50), ("p99", 99)):
+                value, off = percentile(samples[side], q), percentile(samples[OFF], q)
+                records.append(
+                    {
+                        "name": f"trainingjob-create-{label}-{phase}, {names[side]} vs off",
+                        "value": round(value * 1000, 3),
+                        "unit": "ms",
+                        "baseline": round(off * 1000, 3),
+                        "ratio": round(value / off, 3),
+                        "goal": GOAL if label == "p99" and side == ON else None,
+                        "command": command,
+                        "date": date,
+                    }
+                )
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(records, indent=2) + "\n")
     print(json.dumps(records, indent=2))

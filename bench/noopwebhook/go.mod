@@ -1,0 +1,3 @@
+module voxgate.io/bench/noopwebhook
+
+go 1.24
