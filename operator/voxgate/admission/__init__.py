@@ -7,6 +7,7 @@ from voxgate.admission.configurations import (
     MUTATE_REQUESTER,
     VALIDATE_DATAGRANT,
     VALIDATE_TRAININGJOB,
+    WEBHOOK_IDS,
     WebhookConfigError,
     WebhookEndpoint,
     webhook_configurations,
@@ -25,6 +26,7 @@ from voxgate.admission.verdicts import (
     count_decision,
     decision_refusal,
     precheck_refusal,
+    unknown_webhook,
 )
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "REVOKED_BY",
     "VALIDATE_DATAGRANT",
     "VALIDATE_TRAININGJOB",
+    "WEBHOOK_IDS",
     "Identity",
     "InvalidUserInfo",
     "ObjectChange",
@@ -45,6 +48,7 @@ __all__ = [
     "decision_refusal",
     "grant_refusal",
     "precheck_refusal",
+    "unknown_webhook",
     "webhook_configurations",
     "with_requester",
 ]

@@ -28,6 +28,8 @@ VALIDATING: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     VALIDATE_TRAININGJOB: (("trainingjobs",), ("CREATE",)),
     VALIDATE_DATAGRANT: (("datagrants",), ("CREATE", "UPDATE")),
 }
+# Every path the operator answers; a call at any other path is refused (see unknown_webhook).
+WEBHOOK_IDS = frozenset({*MUTATING, *VALIDATING})
 
 
 class WebhookConfigError(ValueError):

@@ -7,6 +7,7 @@ policy engine that gives no usable answer is a denial like any other (fail close
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from voxgate import metrics
@@ -51,3 +52,29 @@ def audit_record(decision: Decision, requester: str) -> tuple[str, dict[str, Any
         "codes": list(decision.codes),
     }
     return event, details
+
+
+def unknown_webhook(review: Mapping[str, Any], webhook: str | None) -> dict[str, Any]:
+    """The AdmissionReview answer to a call at a path no voxgate webhook serves: refused.
+
+    kopf would run no handler for it and allow the request, so a WebhookConfiguration that
+    names a path this operator does not serve (a chart and an image of different versions, a
+    hand edit) would wave everything through. Refusing names the mismatch instead.
+    """
+    payload = review.get("request")
+    uid = payload.get("uid", "") if isinstance(payload, Mapping) else ""
+    return {
+        "apiVersion": review.get("apiVersion") or "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "response": {
+            "uid": uid if isinstance(uid, str) else "",
+            "allowed": False,
+            "status": {
+                "code": 404,
+                "message": (
+                    f"voxgate serves no admission webhook at path /{webhook or ''}; the "
+                    "WebhookConfiguration and the operator disagree (chart and image versions?)"
+                ),
+            },
+        },
+    }

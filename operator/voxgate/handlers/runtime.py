@@ -17,6 +17,7 @@ import aiohttp
 import kopf
 from kubernetes import client, config
 
+from voxgate.admission import WEBHOOK_IDS, unknown_webhook
 from voxgate.audit import Anchorer, AnchorError, AnchorStore, AuditTrail, FsyncPolicy, Subject
 from voxgate.broker.server import (
     BrokerServer,
@@ -160,12 +161,36 @@ def admission_server(settings: OperatorSettings) -> kopf.WebhookServerProtocol:
         return _no_webhooks
     # kopf re-reads the files every minute and restarts the listener when they change, so a
     # renewed certificate (cert-manager, a rotated Secret) is picked up without a restart.
-    return kopf.WebhookServer(
+    server = kopf.WebhookServer(
         addr=settings.webhook_address,
         port=settings.webhook_port,
         certfile=settings.webhook_cert_file,
         pkeyfile=settings.webhook_key_file,
     )
+    return known_webhooks_only(server, WEBHOOK_IDS)
+
+
+def known_webhooks_only(
+    server: kopf.WebhookServerProtocol, known: frozenset[str]
+) -> kopf.WebhookServerProtocol:
+    """`server`, answering a call at a path none of `known` names with a refusal.
+
+    kopf runs the handlers whose id is the path; at any other path it runs none and allows the
+    request (fail open). See voxgate.admission.unknown_webhook.
+    """
+
+    def serve(fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
+        async def guarded(
+            request: Any, *, webhook: str | None = None, headers: Any = None, sslpeer: Any = None
+        ) -> Any:
+            if webhook not in known:
+                log.warning("refused an admission call at unknown path /%.80s", webhook or "")
+                return unknown_webhook(request, webhook)
+            return await fn(request, webhook=webhook, headers=headers, sslpeer=sslpeer)
+
+        return server(guarded)
+
+    return serve
 
 
 async def _no_webhooks(_fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:

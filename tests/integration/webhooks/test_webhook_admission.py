@@ -4,8 +4,10 @@ the operator over TLS, with the decision from a real OPA."""
 from __future__ import annotations
 
 import copy
+import http.client
 import json
 import re
+import ssl
 import time
 from typing import TYPE_CHECKING, Any, cast
 
@@ -160,3 +162,44 @@ def test_non_steward_may_not_approve_or_revoke(world: World) -> None:
     stored = world.get("DataGrant", world.data_ns, name)
     assert stored is not None and stored["spec"]["revoked"] is True
     assert (_stamp(stored, REVOKED_BY) or {})["username"] == "dan"
+
+
+def test_a_call_at_a_path_the_operator_does_not_serve_is_refused(
+    webhook_cluster: WebhookCluster, world: World
+) -> None:
+    """A WebhookConfiguration naming a path the operator has no handler for (chart and image of
+    different versions) must not wave requests through, as kopf alone would."""
+    job = world.example("jobs/admit-tts-synthetic.yaml")
+    review: dict[str, Any] = {
+        "apiVersion": "admission.k8s.io/v1",
+        "kind": "AdmissionReview",
+        "request": {
+            "uid": "8d1f0c52-unknown-path",
+            "kind": {"group": "voxgate.io", "version": "v1alpha1", "kind": "TrainingJob"},
+            "resource": {"group": "voxgate.io", "version": "v1alpha1", "resource": "trainingjobs"},
+            "name": job["metadata"]["name"],
+            "namespace": world.team_ns,
+            "operation": "CREATE",
+            "userInfo": {"username": world.people.alice.username, "groups": ["team-asr"]},
+            "object": job,
+            "dryRun": True,
+        },
+    }
+    context = ssl.create_default_context(cadata=webhook_cluster.ca_bundle.decode())
+
+    def call(path: str) -> dict[str, Any]:
+        connection = http.client.HTTPSConnection("127.0.0.1", webhook_cluster.port, context=context)
+        try:
+            body = json.dumps(review)
+            connection.request("POST", f"/{path}", body, {"Content-Type": "application/json"})
+            reply = connection.getresponse()
+            assert reply.status == 200
+            return cast(dict[str, Any], json.loads(reply.read())["response"])
+        finally:
+            connection.close()
+
+    served = call("mutate-requester")  # the same request at a path it serves: answered
+    assert served["uid"] == review["request"]["uid"] and served["allowed"] is True
+    refused = call("validate-everything")
+    assert refused["uid"] == review["request"]["uid"] and refused["allowed"] is False
+    assert "no admission webhook at path /validate-everything" in refused["status"]["message"]

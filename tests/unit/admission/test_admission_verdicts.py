@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from voxgate.admission import audit_record, count_decision, decision_refusal, precheck_refusal
+from voxgate.admission import (
+    audit_record,
+    count_decision,
+    decision_refusal,
+    precheck_refusal,
+    unknown_webhook,
+)
 from voxgate.audit.scrub import DETAIL_KEYS
 from voxgate.policy import Decision, Denial, Obligations, unavailable
 
@@ -82,3 +88,21 @@ def test_audit_record_of_a_webhook_decision() -> None:
     assert event == "decision.allowed" and details["codes"] == []
     # Every key is one the audit trail accepts (it refuses records with any other key).
     assert set(details) <= DETAIL_KEYS
+
+
+def test_a_call_at_an_unknown_path_is_refused_naming_the_path() -> None:
+    review = {"apiVersion": "admission.k8s.io/v1", "request": {"uid": "u-7", "operation": "CREATE"}}
+    answer = unknown_webhook(review, "validate-everything")
+    assert answer["kind"] == "AdmissionReview"
+    assert answer["apiVersion"] == "admission.k8s.io/v1"
+    assert answer["response"]["uid"] == "u-7"
+    assert answer["response"]["allowed"] is False
+    message = answer["response"]["status"]["message"]
+    assert "no admission webhook at path /validate-everything" in message
+
+
+def test_a_malformed_review_at_an_unknown_path_is_refused_all_the_same() -> None:
+    for review in ({}, {"request": None}, {"request": {"uid": 42}}):
+        answer = unknown_webhook(review, None)
+        assert answer["response"]["allowed"] is False
+        assert answer["response"]["uid"] == ""

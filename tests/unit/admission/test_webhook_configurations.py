@@ -8,7 +8,12 @@ import kopf
 import pytest
 
 import voxgate.handlers  # noqa: F401 - registers the webhook handlers with kopf
-from voxgate.admission import WebhookConfigError, WebhookEndpoint, webhook_configurations
+from voxgate.admission import (
+    WEBHOOK_IDS,
+    WebhookConfigError,
+    WebhookEndpoint,
+    webhook_configurations,
+)
 
 CA = b"-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
@@ -33,6 +38,8 @@ def test_every_webhook_points_at_a_handler_with_the_same_operations() -> None:
         ("validate-trainingjob", "trainingjobs"),
         ("validate-datagrant", "datagrants"),
     }
+    # The paths the operator answers (any other is refused) are exactly the handlers' ids.
+    assert {h.id for h in kopf.get_default_registry()._webhooks.get_all_handlers()} == WEBHOOK_IDS
 
 
 def test_webhooks_fail_closed_and_skip_the_operator_namespace() -> None:
