@@ -153,12 +153,16 @@ class LedgerStore:
 
     def _read(self, namespace: str, dataset: str) -> tuple[Ledger | None, Any]:
         name = configmap_name(dataset)
+        asked = self.clock()
         try:
             configmap = self.api.read_namespaced_config_map(name, namespace)
         except ApiException as error:
             if error.status == HTTP_NOT_FOUND:
                 with self._guard:
-                    self._parsed[(namespace, name)] = ("", None, self.clock())
+                    known = self._parsed.get((namespace, name))
+                    # Not over a ledger this store wrote while the read was under way.
+                    if known is None or known[2] < asked:
+                        self._parsed[(namespace, name)] = ("", None, self.clock())
                 return None, None
             raise
         labels = configmap.metadata.labels or {}

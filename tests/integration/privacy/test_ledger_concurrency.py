@@ -5,8 +5,10 @@ from __future__ import annotations
 import dataclasses
 import threading
 from collections import Counter
+from collections.abc import Callable
 from contextlib import closing
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from kubernetes import client
@@ -246,6 +248,45 @@ def test_a_recent_ledger_is_only_as_old_as_allowed(
     assert store.read(namespace, DATASET) is written  # same version: a read renews it...
     assert store.recent(namespace, DATASET, within=5.0) == Sighting(written)
     assert store.recent(namespace, "another-dataset", within=5.0) is None  # ...for that one only
+
+
+class WriteDuringRead:
+    """The real CoreV1Api, except that the first read's answer reaches the store only after
+    `during` has run: a write by this store that lands while its read is under way."""
+
+    def __init__(self, api: client.CoreV1Api, during: Callable[[], object]) -> None:
+        self.api, self.during = api, during
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.api, name)
+
+    def read_namespaced_config_map(self, name: str, namespace: str) -> Any:
+        during, self.during = self.during, lambda: None
+        try:
+            return self.api.read_namespaced_config_map(name, namespace)
+        finally:
+            during()
+
+
+def test_a_missing_ledger_read_does_not_hide_a_newer_write(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """A read that found no ledger, answered after this store created it, must not leave the
+    store believing there is none."""
+    now = [100.0]
+    limits = Budget(10.0, DELTA, {"asr-2026": 10.0})
+    store: LedgerStore
+
+    def reserve_meanwhile() -> None:
+        now[0] += 1.0
+        store.reserve(namespace, DATASET, entry(1), limits)
+
+    api = WriteDuringRead(client.CoreV1Api(control_plane.api_client()), reserve_meanwhile)
+    store = LedgerStore(api, clock=lambda: now[0])
+    assert store.read(namespace, DATASET) is None  # the ConfigMap did not exist when it was read
+    seen = store.recent(namespace, DATASET, within=5.0)
+    assert seen is not None and seen.ledger is not None
+    assert [e.uid for e in seen.ledger.entries] == ["uid-01"]
 
 
 def test_a_foreign_configmap_is_not_taken_for_a_ledger(
