@@ -66,29 +66,37 @@ class Catalog(Protocol):
 async def gather(op: Operator, job: Object, catalog: Catalog | None = None) -> World:
     """The reads at once: the validating webhook answers inside `kubectl apply`, so its
     latency is the slowest read, not their sum. Datasets, grants and the ledger come from
-    `catalog` when it has them; the reconciler passes none and reads everything fresh, and its
-    reservation has the last word on the ledger anyway (compare-and-swap)."""
+    `catalog` when it has them; the reconciler passes none and reads everything fresh (a read
+    it shares with other passes was sent after it asked: SharedReads), and its reservation has
+    the last word on the ledger anyway (compare-and-swap)."""
     namespace, name = dataset_key(job)
 
     async def dataset_of(dataset_name: str) -> Object | None:
         cached = catalog.dataset(namespace, dataset_name) if catalog is not None else None
         if cached is not None:
             return cached
-        found: Object | None = await op.io(op.kube.get, "SpeechDataset", namespace, dataset_name)
+        found: Object | None = await op.reads.read(
+            ("SpeechDataset", namespace, dataset_name),
+            lambda: op.kube.get("SpeechDataset", namespace, dataset_name),
+        )
         return found
 
     async def grants_of() -> list[Object]:
         cached = catalog.grants(namespace) if catalog is not None else None
         if cached is not None:
             return cached
-        listed: list[Object] = await op.io(op.kube.list, "DataGrant", namespace)
+        listed: list[Object] = await op.reads.read(
+            ("DataGrant", namespace), lambda: op.kube.list("DataGrant", namespace)
+        )
         return listed
 
     async def ledger_of() -> ledgers.Ledger | None:
         seen = catalog.ledger(namespace, name) if catalog is not None else None
         if seen is not None:
             return seen.ledger
-        read: ledgers.Ledger | None = await op.io(op.ledger.read, namespace, name)
+        read: ledgers.Ledger | None = await op.reads.read(
+            ("ledger", namespace, name), lambda: op.ledger.read(namespace, name), immutable=True
+        )
         return read
 
     dataset, grants, ledger = await asyncio.gather(dataset_of(name), grants_of(), ledger_of())

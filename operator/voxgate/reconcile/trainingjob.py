@@ -38,6 +38,7 @@ from voxgate.reconcile.conditions import set_condition
 from voxgate.reconcile.decide import World as World  # noqa: PLC0414 - re-exported, moved there
 from voxgate.reconcile.decide import ask_policy, dp_params, gather
 from voxgate.reconcile.kube import KubeGateway
+from voxgate.reconcile.sharedreads import SharedReads
 from voxgate.settings import OperatorSettings
 
 log = logging.getLogger(__name__)
@@ -86,6 +87,8 @@ class Operator:
     live_credentials: set[str] = field(default_factory=set)
     # When each dataset's ledger was last swept for vanished jobs (voxgate.reconcile.sweep).
     ledger_swept_at: dict[tuple[str, str], datetime.datetime] = field(default_factory=dict)
+    # The admission reads (dataset, grants, ledger) that passes running at once share.
+    reads: SharedReads = field(default_factory=SharedReads)
 
     def credentials_live(self, uid: str, live: bool) -> None:
         if live:
