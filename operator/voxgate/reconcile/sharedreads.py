@@ -33,7 +33,7 @@ class SharedReads:
     immutable, or the error."""
 
     _waiting: dict[Hashable, _Read] = field(default_factory=dict, init=False, repr=False)
-    # Reads sent and answers given, for tests and the benchmark.
+    # Reads sent and answers given (the unit tests check what was shared).
     sent: int = 0
     served: int = 0
 
