@@ -33,9 +33,6 @@ class SharedReads:
     immutable, or the error."""
 
     _waiting: dict[Hashable, _Read] = field(default_factory=dict, init=False, repr=False)
-    # Reads sent and answers given (the unit tests check what was shared).
-    sent: int = 0
-    served: int = 0
 
     async def read(
         self, key: Hashable, fetch: Callable[[], Any], *, immutable: bool = False
@@ -47,7 +44,6 @@ class SharedReads:
         if pending is None or pending.sent:
             pending = self._start(key, fetch)
         assert pending.task is not None
-        self.served += 1
         # shield: one caller cancelled (its pass interrupted) does not cancel the others' read.
         answer = await asyncio.shield(pending.task)
         return answer if immutable else copy.deepcopy(answer)
@@ -66,5 +62,4 @@ class SharedReads:
         pending.task = asyncio.ensure_future(asyncio.to_thread(send))
         pending.task.add_done_callback(forget)
         self._waiting[key] = pending
-        self.sent += 1
         return pending

@@ -8,6 +8,7 @@ the way kopf's WebhookServer does.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -16,7 +17,10 @@ import kopf
 from voxgate.handlers.runtime import known_webhooks_only
 
 KNOWN = frozenset({"validate-trainingjob"})
-REVIEW = {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u1"}}
+# As the server receives it: JSON text, decoded the way kopf's WebhookServer decodes it.
+REVIEW = json.dumps(
+    {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "request": {"uid": "u1"}}
+)
 
 
 def serve_one(path: str) -> tuple[Any, list[str | None]]:
@@ -29,7 +33,7 @@ def serve_one(path: str) -> tuple[Any, list[str | None]]:
         return {**request, "response": {"uid": "u1", "allowed": True}}
 
     async def server(fn: kopf.WebhookFn) -> AsyncIterator[kopf.WebhookClientConfig]:
-        answers.append(await fn(REVIEW, webhook=path, headers={}, sslpeer={}))  # type: ignore[arg-type]
+        answers.append(await fn(json.loads(REVIEW), webhook=path, headers={}, sslpeer={}))
         yield kopf.WebhookClientConfig(url="https://127.0.0.1:9443")
 
     async def run() -> None:
