@@ -8,9 +8,11 @@ policy engine that gives no usable answer is a denial like any other (fail close
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from voxgate import metrics
+from voxgate.audit.record import format_time
 from voxgate.policy import Decision
 
 # Enough of the policy revision (sha256:<hex>) to tell bundles apart, as the status shows it.
@@ -41,11 +43,14 @@ def count_decision(decision: Decision, source: str = "webhook") -> None:
         metrics.DECISIONS.labels(source=source, result="denied", code=code).inc()
 
 
-def audit_record(decision: Decision, requester: str) -> tuple[str, dict[str, Any]]:
+def audit_record(
+    decision: Decision, requester: str, decided_at: datetime
+) -> tuple[str, dict[str, Any]]:
     """(event, details) of the audit record for a webhook decision (see docs/audit.md)."""
     event = "decision.allowed" if decision.allowed else "decision.denied"
     details: dict[str, Any] = {
         "decisionId": decision.decision_id,
+        "decidedAt": format_time(decided_at),
         "policyRevision": decision.policy_revision,
         "source": "webhook",
         "requester": requester,

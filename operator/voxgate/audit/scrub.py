@@ -39,6 +39,7 @@ DETAIL_KEYS = frozenset(
         "codes",
         "denials",
         "decisionId",
+        "decidedAt",  # when the policy answered; the record's own time is when it was written
         "policyRevision",
         "obligations",
         "purpose",

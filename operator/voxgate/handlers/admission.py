@@ -147,6 +147,7 @@ async def validate_training_job(
     begin = time.perf_counter()
     try:
         decision, _epsilon = await decide_for(operator, job, catalog)
+        decided_at = operator.clock()
     except DatasetNotFound as error:
         raise kopf.AdmissionError(
             precheck_refusal(reasons.DATASET_NOT_FOUND, str(error)), code=FORBIDDEN
@@ -166,7 +167,7 @@ async def validate_training_job(
     metrics.DECISION_SECONDS.labels(source="webhook").observe(time.perf_counter() - begin)
     count_decision(decision, source="webhook")
     if not dryrun:  # a dry run decides nothing that happens
-        event, details = audit_record(decision, change.user.username)
+        event, details = audit_record(decision, change.user.username, decided_at)
         operator.audit.record(event, subject(job), details)
     refusal = decision_refusal(decision)
     if refusal is not None:

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from voxgate import metrics
+from voxgate.audit.record import format_time
 from voxgate.builders.errors import WorkloadPlanError
 from voxgate.builders.names import ChildNames
 from voxgate.builders.plan import WorkloadPlan
@@ -89,7 +90,6 @@ class Operator:
     ledger_swept_at: dict[tuple[str, str], datetime.datetime] = field(default_factory=dict)
     # The admission reads (dataset, grants, ledger) that passes running at once share.
     reads: SharedReads = field(default_factory=SharedReads)
-
     def credentials_live(self, uid: str, live: bool) -> None:
         if live:
             self.live_credentials.add(uid)
@@ -142,8 +142,9 @@ async def _admit(op: Operator, job: Object) -> Result:
     except InvalidDPParams as error:
         return Result(pending_status(job, reasons.INVALID_PRIVACY, str(error), now))
     decision, eps = await ask_policy(op, job, world, params, now=now)
+    decided_at = op.clock()
     metrics.DECISION_SECONDS.labels(source="reconciler").observe(
-        (op.clock() - begin).total_seconds()
+        (decided_at - begin).total_seconds()
     )
     _count_decision(decision)
     if not decision.allowed and decision.codes == (reasons.POLICY_UNAVAILABLE,):
@@ -156,10 +157,13 @@ async def _admit(op: Operator, job: Object) -> Result:
         )
     if not decision.allowed:
         await _release_reservation(op, job, world.dataset, now)
-        op.audit.record("decision.denied", subject(job), _decision_details(decision, eps))
+        details = _decision_details(decision, eps, decided_at)
+        op.audit.record("decision.denied", subject(job), details)
         return Result(denied_status(job, decision, eps, now), [denied_event(decision)])
 
-    return await _admit_allowed(op, job, world, decision, params=params, eps=eps, now=now)
+    return await _admit_allowed(
+        op, job, world, decision, params=params, eps=eps, now=now, decided_at=decided_at
+    )
 
 
 async def _admit_allowed(
@@ -171,6 +175,7 @@ async def _admit_allowed(
     params: DPSGDParams | None,
     eps: float | None,
     now: datetime.datetime,
+    decided_at: datetime.datetime,
 ) -> Result:
     assert world.dataset is not None
     try:
@@ -183,7 +188,8 @@ async def _admit_allowed(
     except WorkloadPlanError as error:
         unbuildable = _replace_denials(decision, Denial(reasons.WORKLOAD_INVALID, str(error)))
         await _release_reservation(op, job, world.dataset, now)
-        op.audit.record("decision.denied", subject(job), _decision_details(unbuildable, eps))
+        details = _decision_details(unbuildable, eps, decided_at)
+        op.audit.record("decision.denied", subject(job), details)
         return Result(denied_status(job, unbuildable, eps, now), [denied_event(unbuildable)])
     grant = decision.obligations_document.get("chargeGrant")
     if params is not None and eps is not None:
@@ -194,7 +200,8 @@ async def _admit_allowed(
         except BudgetExceeded as error:
             # Another job reserved first: the ledger, not the earlier snapshot, has the last word.
             lost = _replace_denials(decision, Denial(reasons.BUDGET_RACE_LOST, str(error)))
-            op.audit.record("decision.denied", subject(job), _decision_details(lost, eps))
+            details = _decision_details(lost, eps, decided_at)
+            op.audit.record("decision.denied", subject(job), details)
             return Result(denied_status(job, lost, eps, now), [denied_event(lost)])
         op.audit.record("ledger.reserved", subject(job), {"epsilon": eps, "grant": grant})
     # Two round trips, not five: the Job only once everything it depends on exists.
@@ -205,7 +212,8 @@ async def _admit_allowed(
               "expressed in a NetworkPolicy (only CIDR:port can); it stays blocked")
         for endpoint in children.unsupported_egress
     ]  # fmt: skip
-    op.audit.record("decision.allowed", subject(job), _decision_details(decision, eps))
+    details = _decision_details(decision, eps, decided_at)
+    op.audit.record("decision.allowed", subject(job), details)
     op.credentials_live(job["metadata"]["uid"], True)
     expires = credentials_expire_at(job, world, decision, now)
     status = admitted_status(
@@ -522,12 +530,17 @@ def _parse(text: str) -> datetime.datetime:
     return datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def _decision_details(decision: Decision, eps: float | None) -> dict[str, Any]:
+def _decision_details(
+    decision: Decision, eps: float | None, decided_at: datetime.datetime
+) -> dict[str, Any]:
+    # The record is written once the outcome took effect (children applied, status known),
+    # which under a burst can be seconds after the policy answered: decidedAt keeps that moment.
     return {
         "decisionId": decision.decision_id,
         "policyRevision": decision.policy_revision,
         "codes": list(decision.codes),
         "epsilon": eps,
+        "decidedAt": format_time(decided_at),
     }
 
 

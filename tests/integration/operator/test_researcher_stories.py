@@ -152,6 +152,8 @@ def test_denied_job_gets_every_reason_no_children_and_a_warning(
     records = [json.loads(line) for line in trail.read_text().splitlines()]
     mine = [r for r in records if r["subject"]["name"] == name and r["event"] == "decision.denied"]
     assert mine and mine[0]["details"]["codes"] == ["DPRequired", "RegistryNotApproved"]
+    # Both RFC 3339 UTC with microseconds, so they compare as text: decided, then recorded.
+    assert mine[0]["details"]["decidedAt"] <= mine[0]["time"]
 
 
 def test_revoking_the_grant_stops_the_running_job_within_5s(world: World) -> None:

@@ -52,6 +52,7 @@ def test_denied_job_is_refused_at_apply_with_every_reason(
     assert record["details"]["source"] == "webhook"
     assert record["details"]["requester"] == "alice"
     assert record["details"]["codes"] == ["DPRequired", "RegistryNotApproved"]
+    assert record["details"]["decidedAt"] <= record["time"]  # same RFC 3339 form: text order
 
 
 def _audit_record(cluster: WebhookCluster, decision_id: str) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from prometheus_client import REGISTRY
 
 from voxgate.admission import (
@@ -74,17 +76,19 @@ def test_decisions_are_counted_per_code_as_webhook() -> None:
 
 def test_audit_record_of_a_webhook_decision() -> None:
     denied = decision(Denial("DPRequired", "m"), Denial("GrantMissing", "m"))
-    assert audit_record(denied, "alice") == (
+    decided_at = datetime(2026, 5, 1, 12, 0, 0, 250_000, tzinfo=UTC)
+    assert audit_record(denied, "alice", decided_at) == (
         "decision.denied",
         {
             "decisionId": "d-42",
+            "decidedAt": "2026-05-01T12:00:00.250000Z",
             "policyRevision": REVISION,
             "source": "webhook",
             "requester": "alice",
             "codes": ["DPRequired", "GrantMissing"],
         },
     )
-    event, details = audit_record(decision(), "bob")
+    event, details = audit_record(decision(), "bob", decided_at)
     assert event == "decision.allowed" and details["codes"] == []
     # Every key is one the audit trail accepts (it refuses records with any other key).
     assert set(details) <= DETAIL_KEYS
