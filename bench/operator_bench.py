@@ -8,16 +8,21 @@ process is supervised (killed with this script) and stopped on the way out.
 
 1. Decision-to-ready latency. 200 TrainingJobs (the admitted call-centre example, steps 100, on a
    dataset and grant with room for all of them) are created at once from a thread pool; a watch
-   on trainingjobs stamps the moment each one shows status.phase Admitted. Latency per job: from
-   the return of its create call to that watch event. Baseline, on the same control plane before
-   the operator starts: a bare kubernetes client that, from the same thread pool, creates each
-   TrainingJob, builds its children with build_children (an allowed Decision as the builder
-   tests make one), server-side applies the five children and patches the status; latency per
-   job: from the return of its create call to the return of the status patch (a warm-up of 20
-   jobs goes first). Rows: p50, p99 (goal: ratio <= 1.5) and jobs/s. That baseline never
-   queues a created job, while the operator's jobs wait for it; one more row, without a goal,
-   sets the operator's p99 against a bare client that creates all 200 first and then admits
-   them from the same pool: the floor for any controller doing the same writes.
+   on trainingjobs stamps the moment each one shows status.phase Admitted (ready). Per job:
+   - decision-to-ready, the issue's measure (goal on p99: ratio <= 1.5): from the moment the
+     policy answered, the `decidedAt` of the job's decision.allowed record in the operator's
+     audit trail (same host clock), to that watch event;
+   - create-to-ready, what a researcher waits in all (no goal): from the return of the create
+     call, the wait for a decision included, to that watch event.
+   Baseline, on the same control plane before the operator starts: a bare kubernetes client
+   that, from the same thread pool, creates each TrainingJob, builds its children with
+   build_children (an allowed Decision as the builder tests make one, so it is decided the
+   moment its create returns), server-side applies the five children and patches the status;
+   latency per job: from the return of its create call to the return of the status patch (a
+   warm-up of 20 jobs goes first). Rows: p50 and p99 of both measures, and jobs/s. That
+   baseline never queues a created job, while the operator's jobs wait for it; one more row
+   sets the operator's create-to-ready p99 against a bare client that creates all 200 first and
+   then admits them from the same pool: the floor for any controller doing the same writes.
 2. API writes per admitted job, from kube-apiserver's own apiserver_request_total (GET /metrics
    with the admin certificate): write verbs during the operator's burst, minus the script's 200
    TrainingJob creates and the API server's own lease renewals, divided by 200. Every client is
@@ -317,7 +322,8 @@ class PhaseWatch:
     def __init__(self, api: client.ApiClient, namespace: str) -> None:
         self.custom = client.CustomObjectsApi(api)
         self.namespace = namespace
-        self.first_seen: dict[tuple[str, str], float] = {}
+        self.first_seen: dict[tuple[str, str], float] = {}  # time.monotonic()
+        self.first_seen_wall: dict[tuple[str, str], float] = {}  # time.time(), for audit times
         self.phase: dict[str, str] = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
@@ -349,13 +355,14 @@ class PhaseWatch:
         return str(listed["metadata"]["resourceVersion"])
 
     def _note(self, obj: Object) -> None:
-        at = time.monotonic()
+        at, wall = time.monotonic(), time.time()
         phase = (obj.get("status") or {}).get("phase")
         if not phase:
             return
         name = obj["metadata"]["name"]
         with self._changed:
             self.first_seen.setdefault((name, phase), at)
+            self.first_seen_wall.setdefault((name, phase), wall)
             self.phase[name] = phase
             self._changed.notify_all()
 
@@ -417,9 +424,16 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
 
 
+@dataclass(frozen=True)
+class OperatorBurst:
+    from_create: Burst  # the create call's return to status Admitted: waiting for a decision too
+    from_decision: list[float]  # the policy's answer (audit decidedAt) to status Admitted
+    writes: Counter[tuple[str, str, str]]
+
+
 def operator_burst(
-    plane: ControlPlane, scenario: Scenario, threads: int, api: client.ApiClient
-) -> tuple[Burst, Counter[tuple[str, str, str]]]:
+    plane: ControlPlane, scenario: Scenario, threads: int, api: client.ApiClient, audit: Path
+) -> OperatorBurst:
     custom = client.CustomObjectsApi(api)
     jobs = [scenario.job(f"burst-{i:03d}") for i in range(BURST)]
     names = [j["metadata"]["name"] for j in jobs]
@@ -436,9 +450,31 @@ def operator_burst(
         if wrong:
             raise BenchError(f"{len(wrong)} of {BURST} burst jobs were not admitted: {wrong}")
         ready = {n: phases.first_seen[(n, "Admitted")] for n in names}
+        ready_wall = {n: phases.first_seen_wall[(n, "Admitted")] for n in names}
     after = wait_until_quiet(plane)
-    latencies = [ready[n] - created[n] for n in names]
-    return Burst(latencies, max(ready.values()) - begin), after - before
+    decided = decision_moments(audit, scenario.team_ns)
+    missing = [n for n in names if n not in decided]
+    if missing:
+        raise BenchError(f"no decision.allowed audit record for {len(missing)} jobs: {missing[:5]}")
+    return OperatorBurst(
+        Burst([ready[n] - created[n] for n in names], max(ready.values()) - begin),
+        [ready_wall[n] - decided[n] for n in names],
+        after - before,
+    )
+
+
+def decision_moments(audit: Path, namespace: str) -> dict[str, float]:
+    """When the policy answered for each admitted TrainingJob (epoch seconds), from the
+    operator's audit trail: the details' decidedAt, not the record's time (written later)."""
+    moments: dict[str, float] = {}
+    for line in audit.read_text(encoding="utf-8").splitlines():
+        record = json.loads(line)
+        subject = record["subject"]
+        if record["event"] != "decision.allowed" or subject.get("namespace") != namespace:
+            continue
+        decided = datetime.fromisoformat(record["details"]["decidedAt"].replace("Z", "+00:00"))
+        moments.setdefault(subject["name"], decided.timestamp())
+    return moments
 
 
 def allowed_decision() -> Decision:
@@ -640,14 +676,21 @@ def main(argv: list[str] | None = None) -> int:
                 scenario = Scenario(api)
                 scenario.create_namespaces()
                 scenario.create_grant_and_dataset()
-                operator = start_operator(plane, opa, state / "operator-burst")
+                operator_state = state / "operator-burst"
+                operator = start_operator(plane, opa, operator_state)
                 with stopping(operator.stop):
                     wait_until_quiet(plane)  # dataset and grant reconciled, anchor written
-                    burst, writes = operator_burst(plane, scenario, threads, api)
+                    measured = operator_burst(
+                        plane, scenario, threads, api, operator_state / "audit.jsonl"
+                    )
                 api.close()
-            print(f"operator: p50 {statistics.median(burst.latencies):.3f}s, "
+            burst, from_decision = measured.from_create, measured.from_decision
+            writes = measured.writes
+            print(f"operator, from create: p50 {statistics.median(burst.latencies):.3f}s, "
                   f"p99 {percentile(burst.latencies, 0.99):.3f}s, "
-                  f"{burst.jobs_per_second:.1f} jobs/s")  # fmt: skip
+                  f"{burst.jobs_per_second:.1f} jobs/s; from decision: "
+                  f"p50 {statistics.median(from_decision):.3f}s, "
+                  f"p99 {percentile(from_decision, 0.99):.3f}s")  # fmt: skip
             own_creates = writes.pop(("POST", "trainingjobs", ""), 0)
             if own_creates != BURST:
                 raise BenchError(f"counted {own_creates} TrainingJob creates, expected {BURST}")
@@ -661,18 +704,28 @@ def main(argv: list[str] | None = None) -> int:
                   f"all phased after {memory.seconds:.1f}s")  # fmt: skip
     per_job = sum(writes.values()) / BURST
     records = [
-        row(f"decision-to-ready latency p50, burst of {BURST} TrainingJobs",
+        row(f"decision-to-ready latency p50, burst of {BURST} TrainingJobs (from the policy's "
+            "answer to status Admitted)",
+            statistics.median(from_decision), "s", statistics.median(bare.latencies),
+            goal=None, date=date),
+        row(f"decision-to-ready latency p99, burst of {BURST} TrainingJobs (from the policy's "
+            "answer to status Admitted)",
+            percentile(from_decision, 0.99), "s", percentile(bare.latencies, 0.99),
+            goal="<= 1.5", date=date),
+        row(f"create-to-ready latency p50, burst of {BURST} TrainingJobs (from the create "
+            "call's return: the wait for a decision included)",
             statistics.median(burst.latencies), "s", statistics.median(bare.latencies),
             goal=None, date=date),
-        row(f"decision-to-ready latency p99, burst of {BURST} TrainingJobs",
+        row(f"create-to-ready latency p99, burst of {BURST} TrainingJobs (from the create "
+            "call's return: the wait for a decision included)",
             percentile(burst.latencies, 0.99), "s", percentile(bare.latencies, 0.99),
-            goal="<= 1.5", date=date),
-        row(f"admission throughput, burst of {BURST} TrainingJobs", burst.jobs_per_second,
-            "jobs/s", bare.jobs_per_second, goal=None, date=date),
-        row(f"decision-to-ready latency p99, burst of {BURST} TrainingJobs (baseline: bare "
+            goal=None, date=date),
+        row(f"create-to-ready latency p99, burst of {BURST} TrainingJobs (baseline: bare "
             "client that creates all jobs first, then admits them, queueing included)",
             percentile(burst.latencies, 0.99), "s", percentile(queued.latencies, 0.99),
             goal=None, date=date),
+        row(f"admission throughput, burst of {BURST} TrainingJobs", burst.jobs_per_second,
+            "jobs/s", bare.jobs_per_second, goal=None, date=date),
         row("API writes per admitted TrainingJob", per_job, "writes/job",
             WRITES_GOAL_PER_JOB, goal="<= 1.0", date=date),
         row(f"operator RSS with {MANY} TrainingJobs (baseline: idle)", memory.loaded_kib / 1024,
