@@ -27,6 +27,12 @@ DEFAULT_BROKER_PORT = 8443
 DEFAULT_OPA_URL = "http://127.0.0.1:8181"
 # Same as voxgate.policy.client.DEFAULT_TIMEOUT_SECONDS (not imported: that pulls in aiohttp).
 DEFAULT_POLICY_TIMEOUT_SECONDS = 2.0
+# TrainingJobs being admitted (decided, then their children applied) at once; the rest wait
+# their turn before they are decided. See docs/architecture.md, "Under a burst".
+DEFAULT_MAX_CONCURRENT_ADMISSIONS = 64
+# kopf runs at most handlers.runtime.WORKER_LIMIT (256) passes at once: a higher limit would
+# change nothing.
+MAX_CONCURRENT_ADMISSIONS = 256
 DEFAULT_AUDIT_PATH = Path("/var/lib/voxgate/audit/audit.jsonl")
 DEFAULT_PLAINTEXT_SIZE_LIMIT = "8Gi"
 DEFAULT_WEBHOOK_PORT = 9443
@@ -74,6 +80,7 @@ class OperatorSettings:
     broker_port: int = DEFAULT_BROKER_PORT
     opa_url: str = DEFAULT_OPA_URL
     policy_timeout_seconds: float = DEFAULT_POLICY_TIMEOUT_SECONDS
+    max_concurrent_admissions: int = DEFAULT_MAX_CONCURRENT_ADMISSIONS
     audit_path: Path = DEFAULT_AUDIT_PATH
     plaintext_size_limit: str = DEFAULT_PLAINTEXT_SIZE_LIMIT
     # The key broker is served only when both files are set (the chart mounts them).
@@ -120,6 +127,12 @@ class OperatorSettings:
             timeout = self.policy_timeout_seconds
             raise SettingsError(
                 f"policy_timeout_seconds must be a finite number > 0, got {timeout!r}"
+            )
+        admissions = self.max_concurrent_admissions
+        if isinstance(admissions, bool) or not 1 <= admissions <= MAX_CONCURRENT_ADMISSIONS:
+            raise SettingsError(
+                f"max_concurrent_admissions must be 1..{MAX_CONCURRENT_ADMISSIONS}, "
+                f"got {admissions!r}"
             )
         if not _QUANTITY.match(self.plaintext_size_limit):
             raise SettingsError(
@@ -206,6 +219,7 @@ class OperatorSettings:
 
         port = text("BROKER_PORT", str(DEFAULT_BROKER_PORT))
         timeout = text("POLICY_TIMEOUT_SECONDS", str(DEFAULT_POLICY_TIMEOUT_SECONDS))
+        admissions = text("MAX_CONCURRENT_ADMISSIONS", str(DEFAULT_MAX_CONCURRENT_ADMISSIONS))
         webhook_port = text("WEBHOOK_PORT", str(DEFAULT_WEBHOOK_PORT))
         cert_file, key_file = text("WEBHOOK_CERT_FILE", ""), text("WEBHOOK_KEY_FILE", "")
         broker_cert, broker_key = text("BROKER_CERT_FILE", ""), text("BROKER_KEY_FILE", "")
@@ -225,6 +239,7 @@ class OperatorSettings:
                 broker_port=_integer("broker_port", port),
                 opa_url=text("OPA_URL", DEFAULT_OPA_URL),
                 policy_timeout_seconds=_number("policy_timeout_seconds", timeout),
+                max_concurrent_admissions=_integer("max_concurrent_admissions", admissions),
                 audit_path=Path(text("AUDIT_PATH", str(DEFAULT_AUDIT_PATH))),
                 plaintext_size_limit=text("PLAINTEXT_SIZE_LIMIT", DEFAULT_PLAINTEXT_SIZE_LIMIT),
                 broker_cert_file=Path(broker_cert) if broker_cert else None,

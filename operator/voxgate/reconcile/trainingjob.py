@@ -90,6 +90,15 @@ class Operator:
     ledger_swept_at: dict[tuple[str, str], datetime.datetime] = field(default_factory=dict)
     # The admission reads (dataset, grants, ledger) that passes running at once share.
     reads: SharedReads = field(default_factory=SharedReads)
+    # Admission passes running at once (settings.max_concurrent_admissions), taken in arrival
+    # order. Unbounded, a burst of jobs is decided in its first second or two, then every one of
+    # them waits seconds for its children, since all their writes share the API server at once:
+    # decisions went stale while waiting. Bounded, a job is decided when it can be applied.
+    admissions: asyncio.Semaphore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.admissions = asyncio.Semaphore(self.settings.max_concurrent_admissions)
+
     def credentials_live(self, uid: str, live: bool) -> None:
         if live:
             self.live_credentials.add(uid)
@@ -123,7 +132,8 @@ async def reconcile(op: Operator, job: Object) -> Result:
     if phase in LIVE_PHASES and status.get("observedGeneration") == generation:
         op.credentials_live(job["metadata"]["uid"], True)
         return await _follow_progress(op, job)
-    return await _admit(op, job)
+    async with op.admissions:
+        return await _admit(op, job)
 
 
 async def _admit(op: Operator, job: Object) -> Result:

@@ -20,6 +20,7 @@ def test_defaults() -> None:
     assert settings.broker_url == "https://voxgate-broker.voxgate-system.svc:8443"
     assert settings.opa_url == "http://127.0.0.1:8181"
     assert settings.policy_timeout_seconds == 2.0
+    assert settings.max_concurrent_admissions == 64
     assert settings.audit_path == Path("/var/lib/voxgate/audit/audit.jsonl")
     assert settings.plaintext_size_limit == "8Gi"
 
@@ -33,6 +34,7 @@ def test_every_variable_is_read() -> None:
             "VOXGATE_BROKER_PORT": "9443",
             "VOXGATE_OPA_URL": "https://opa.vg.svc:8181",
             "VOXGATE_POLICY_TIMEOUT_SECONDS": "0.5",
+            "VOXGATE_MAX_CONCURRENT_ADMISSIONS": "16",
             "VOXGATE_AUDIT_PATH": "/audit/log.jsonl",
             "VOXGATE_PLAINTEXT_SIZE_LIMIT": "32Gi",
             "UNRELATED": "ignored",
@@ -45,6 +47,7 @@ def test_every_variable_is_read() -> None:
         broker_port=9443,
         opa_url="https://opa.vg.svc:8181",
         policy_timeout_seconds=0.5,
+        max_concurrent_admissions=16,
         audit_path=Path("/audit/log.jsonl"),
         plaintext_size_limit="32Gi",
     )
@@ -57,6 +60,9 @@ def test_broker_url_follows_namespace_and_port_unless_set() -> None:
 
 def test_empty_variables_keep_the_default() -> None:
     assert OperatorSettings.from_env({"VOXGATE_BROKER_PORT": ""}).broker_port == 8443
+
+
+ADMISSIONS = "VOXGATE_MAX_CONCURRENT_ADMISSIONS"
 
 
 @pytest.mark.parametrize(
@@ -75,6 +81,9 @@ def test_empty_variables_keep_the_default() -> None:
             "inf",
             "VOXGATE_POLICY_TIMEOUT_SECONDS must be a finite",
         ),
+        ("VOXGATE_MAX_CONCURRENT_ADMISSIONS", "many", f"{ADMISSIONS} must be an integer"),
+        ("VOXGATE_MAX_CONCURRENT_ADMISSIONS", "0", f"{ADMISSIONS} must be 1..256"),
+        ("VOXGATE_MAX_CONCURRENT_ADMISSIONS", "257", f"{ADMISSIONS} must be 1..256"),
         ("VOXGATE_PLAINTEXT_SIZE_LIMIT", "8 GB", "VOXGATE_PLAINTEXT_SIZE_LIMIT must be a quantity"),
         ("VOXGATE_WATCH_HEARTBEAT_SECONDS", "0", "VOXGATE_WATCH_HEARTBEAT_SECONDS must be a fin"),
         ("VOXGATE_WATCH_SILENCE_SECONDS", "nan", "VOXGATE_WATCH_SILENCE_SECONDS must be a finite"),
