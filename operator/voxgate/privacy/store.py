@@ -4,8 +4,10 @@ Every change is read, apply a pure function from ledger.py, write back with `rep
 the resourceVersion that was read. The API server refuses a replace whose resourceVersion is
 stale (409 Conflict), so two writers can never both succeed on the same version: the loser
 re-reads and re-applies the function to the new state, which is what makes concurrent
-reservations unable to overspend. A missing ConfigMap is created; if another writer created it
-first (409 AlreadyExists) the loop re-reads it the same way.
+reservations unable to overspend. After its own write a store skips the read and builds on what
+it wrote: if anyone else wrote since, that swap is the stale one and fails the same way. A
+missing ConfigMap is created; if another writer created it first (409 AlreadyExists) the loop
+re-reads it the same way.
 
 The ConfigMap has no owner reference on purpose: privacy loss outlives the TrainingJob and even
 the SpeechDataset object (a dataset re-published under the same name is the same people's data).
@@ -146,6 +148,12 @@ class LedgerStore:
     _parsed: dict[tuple[str, str], tuple[str, Ledger | None, float]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
+    # This store's last write per ConfigMap, as the API server answered it: the next commit
+    # builds on it without reading first. Only ever the base of a compare-and-swap, so a write
+    # by anyone else since makes that swap fail (409) and the retry read fresh.
+    _own_write: dict[tuple[str, str], tuple[Any, Ledger]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @classmethod
     def from_api_client(cls, api_client: client.ApiClient) -> LedgerStore:
@@ -231,6 +239,7 @@ class LedgerStore:
             with self._guard:
                 key = (ledger.dataset_namespace, configmap_name(ledger.dataset_name))
                 self._parsed[key] = (version, ledger, self.clock())
+                self._own_write[key] = (configmap, ledger)
 
     def _dataset_lock(self, namespace: str, dataset: str) -> threading.Lock:
         with self._guard:
@@ -280,10 +289,19 @@ class LedgerStore:
         for item in batch:
             item.finish(ledger)
 
+    def _swap_base(self, namespace: str, dataset: str) -> tuple[Ledger | None, Any, bool]:
+        """(ledger, ConfigMap, whether it is this store's own last write) to build a swap on."""
+        with self._guard:  # taken, not copied: the base of one attempt at most
+            own = self._own_write.pop((namespace, configmap_name(dataset)), None)
+        if own is not None:
+            return own[1], own[0], True
+        current, configmap = self._read(namespace, dataset)
+        return current, configmap, False
+
     def _update_with_retries(self, namespace: str, dataset: str, batch: list[_Change]) -> Ledger:
         for attempt in range(self.max_attempts):
             started = time.monotonic()
-            current, configmap = self._read(namespace, dataset)
+            current, configmap, own = self._swap_base(namespace, dataset)
             if current is None:
                 budget = next((item.budget for item in batch if item.budget is not None), None)
                 if budget is None:
@@ -305,6 +323,8 @@ class LedgerStore:
                 else:
                     self._replace(configmap, updated)
             except ApiException as error:
+                if error.status == HTTP_NOT_FOUND and own:
+                    continue  # deleted since this store wrote it: read, and create it again
                 if error.status != HTTP_CONFLICT:
                     raise
                 self._count_conflict()

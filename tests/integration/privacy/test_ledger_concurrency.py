@@ -104,18 +104,20 @@ def test_concurrent_reservations_admit_exactly_what_fits(
 
 
 class CountingCoreApi:
-    """The real CoreV1Api, with a count of the ConfigMap writes that went through it."""
+    """The real CoreV1Api, with a count of the ConfigMap reads and writes that went through it."""
 
     def __init__(self, api: client.CoreV1Api) -> None:
         self.api = api
-        self.writes = 0
+        self.reads = self.writes = 0
         self.guard = threading.Lock()
 
     def __getattr__(self, name: str) -> object:
         attribute = getattr(self.api, name)
-        if name in ("create_namespaced_config_map", "replace_namespaced_config_map"):
-            with self.guard:
+        with self.guard:
+            if name in ("create_namespaced_config_map", "replace_namespaced_config_map"):
                 self.writes += 1
+            elif name == "read_namespaced_config_map":
+                self.reads += 1
         return attribute
 
 
@@ -248,6 +250,36 @@ def test_a_recent_ledger_is_only_as_old_as_allowed(
     assert store.read(namespace, DATASET) is written  # same version: a read renews it...
     assert store.recent(namespace, DATASET, within=5.0) == Sighting(written)
     assert store.recent(namespace, "another-dataset", within=5.0) is None  # ...for that one only
+
+
+def test_a_commit_builds_on_the_stores_own_last_write_unless_someone_else_wrote(
+    control_plane: ControlPlane, namespace: str
+) -> None:
+    """After its own write a store swaps without reading first; a write by anyone else since
+    fails that swap, and the retry reads, so nothing written by the other is lost."""
+    api_client = control_plane.api_client()
+    counting = CountingCoreApi(client.CoreV1Api(api_client))
+    mine, other = LedgerStore(counting), LedgerStore.from_api_client(api_client)
+    limits = Budget(10.0, DELTA, {"asr-2026": 10.0})
+    mine.reserve(namespace, DATASET, entry(1), limits)  # read (missing), then create
+    assert (counting.reads, counting.writes) == (1, 1)
+    mine.reserve(namespace, DATASET, entry(2), limits)
+    assert (counting.reads, counting.writes) == (1, 2)  # no read before the swap
+    assert mine.conflicts == 0
+
+    other.reserve(namespace, DATASET, entry(3), limits)
+    mine.reserve(namespace, DATASET, entry(4), limits)
+    assert mine.conflicts == 1  # the swap on its own (now stale) write failed...
+    assert (counting.reads, counting.writes) == (2, 4)  # ...and the retry read first
+    ledger = other.read(namespace, DATASET)
+    assert ledger is not None
+    assert [e.uid for e in ledger.entries] == ["uid-01", "uid-02", "uid-03", "uid-04"]
+
+    # Deleted since its last write (by hand): the swap finds nothing, the retry creates anew.
+    client.CoreV1Api(api_client).delete_namespaced_config_map(configmap_name(DATASET), namespace)
+    mine.reserve(namespace, DATASET, entry(5), limits)
+    ledger = other.read(namespace, DATASET)
+    assert ledger is not None and [e.uid for e in ledger.entries] == ["uid-05"]
 
 
 class WriteDuringRead:
