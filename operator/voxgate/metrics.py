@@ -48,6 +48,10 @@ BUDGET_REMAINING = Gauge(
     "Epsilon a dataset has left to spend.",
     ["namespace", "dataset"],
 )
+ADMISSIONS_WAITING = Gauge(
+    "voxgate_admissions_waiting",
+    "TrainingJobs waiting for an admission slot (operator.maxConcurrentAdmissions), undecided.",
+)
 LEADER = Gauge(
     "voxgate_leader",
     "1 while this replica holds the operator's Lease (and so reconciles), else 0.",

@@ -132,8 +132,15 @@ async def reconcile(op: Operator, job: Object) -> Result:
     if phase in LIVE_PHASES and status.get("observedGeneration") == generation:
         op.credentials_live(job["metadata"]["uid"], True)
         return await _follow_progress(op, job)
-    async with op.admissions:
+    metrics.ADMISSIONS_WAITING.inc()
+    try:
+        await op.admissions.acquire()
+    finally:
+        metrics.ADMISSIONS_WAITING.dec()
+    try:
         return await _admit(op, job)
+    finally:
+        op.admissions.release()
 
 
 async def _admit(op: Operator, job: Object) -> Result:
