@@ -323,7 +323,6 @@ class PhaseWatch:
         self.custom = client.CustomObjectsApi(api)
         self.namespace = namespace
         self.first_seen: dict[tuple[str, str], float] = {}  # time.monotonic()
-        self.first_seen_wall: dict[tuple[str, str], float] = {}  # time.time(), for audit times
         self.phase: dict[str, str] = {}
         self._changed = threading.Condition()
         self._stopping = threading.Event()
@@ -355,14 +354,13 @@ class PhaseWatch:
         return str(listed["metadata"]["resourceVersion"])
 
     def _note(self, obj: Object) -> None:
-        at, wall = time.monotonic(), time.time()
+        at = time.monotonic()
         phase = (obj.get("status") or {}).get("phase")
         if not phase:
             return
         name = obj["metadata"]["name"]
         with self._changed:
             self.first_seen.setdefault((name, phase), at)
-            self.first_seen_wall.setdefault((name, phase), wall)
             self.phase[name] = phase
             self._changed.notify_all()
 
@@ -450,15 +448,19 @@ def operator_burst(
         if wrong:
             raise BenchError(f"{len(wrong)} of {BURST} burst jobs were not admitted: {wrong}")
         ready = {n: phases.first_seen[(n, "Admitted")] for n in names}
-        ready_wall = {n: phases.first_seen_wall[(n, "Admitted")] for n in names}
     after = wait_until_quiet(plane)
-    decided = decision_moments(audit, scenario.team_ns)
+    # The audit trail's times are wall-clock; one offset, taken now, puts them on this clock.
+    wall_minus_monotonic = time.time() - time.monotonic()
+    decided = {
+        name: moment - wall_minus_monotonic
+        for name, moment in decision_moments(audit, scenario.team_ns).items()
+    }
     missing = [n for n in names if n not in decided]
     if missing:
         raise BenchError(f"no decision.allowed audit record for {len(missing)} jobs: {missing[:5]}")
     return OperatorBurst(
         Burst([ready[n] - created[n] for n in names], max(ready.values()) - begin),
-        [ready_wall[n] - decided[n] for n in names],
+        [ready[n] - decided[n] for n in names],
         after - before,
     )
 
